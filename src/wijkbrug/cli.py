@@ -131,9 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from wijkbrug.synth import write_dataset
 
         manifest = write_dataset(args.out, seed=args.seed, as_of=args.as_of, faults=args.faults)
-        files = manifest["files"] if isinstance(manifest, dict) else manifest.files
-        for name, info in files.items():
-            print(f"{name:<20} {info['records']:>6} records")
+        for name, info in manifest.as_dict()["files"].items():
+            print(f"{args.out / name}: {info['records']} records, {info['faulty']} met fouten, "
+                  f"{info['duplicates']} dubbel")
         return 0
     settings = Settings()
     if args.command == "connect":

@@ -205,6 +205,7 @@ def process(
                     raise Rejected([Reason("schema.invalid", violation.path or None)]) from None
         except Rejected as rejected:
             event = quarantine_event(connector, source, record, rejected.reasons, context.now)
+            event.validate()  # a quarantine record that breaks its schema is a bug: fail loudly
             fresh = [event] if event.id not in known_ids else []
             known_ids.update(e.id for e in fresh)
             yield Result(record, "quarantined", fresh, rejected.reasons)

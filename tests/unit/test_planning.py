@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
 from connectors.planning import PlanningConnector
+
 from tests.unit.helpers import fixture, run
 from wijkbrug.formats import SourceFormatError
 
