@@ -16,9 +16,9 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from connectors.planning import PlanningConnector
 from jsonschema import Draft7Validator
 
-from connectors.planning import PlanningConnector
 from wijkbrug import schemas
 from wijkbrug.connector import Context, SourceFile, process
 from wijkbrug.partners import load_partners

@@ -28,6 +28,7 @@ def _common(settings: Settings) -> dict[str, object]:
         "bootstrap_servers": settings.kafka_bootstrap.split(","),
         "client_id": settings.kafka_client_id,
         "request_timeout_ms": settings.kafka_request_timeout_ms,
+        "bootstrap_timeout_ms": settings.kafka_bootstrap_timeout_ms,
     }
 
 
@@ -113,9 +114,7 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 30.0) -> Itera
 
     Reads without a consumer group (nothing is committed), so it can run at any time.
     """
-    consumer = KafkaConsumer(
-        **_common(settings), enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000
-    )
+    consumer = KafkaConsumer(**_common(settings), enable_auto_commit=False, group_id=None)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]

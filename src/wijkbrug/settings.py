@@ -21,4 +21,7 @@ class Settings(BaseSettings):
         None, description="Overrides the replication factor of config/topics.yaml."
     )
     kafka_request_timeout_ms: int = Field(30_000, description="Produce/admin request timeout.")
+    kafka_bootstrap_timeout_ms: int = Field(
+        30_000, description="How long to keep trying to reach the broker before giving up."
+    )
     kafka_client_id: str = Field("wijkbrug", description="Client id shown in broker logs.")

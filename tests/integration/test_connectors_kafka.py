@@ -29,6 +29,9 @@ def read_back(settings: Settings, topic: str) -> list:
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     name = settings.topic_prefix + topic
     tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
+    if not tps:
+        consumer.close()
+        return []
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
     ends = consumer.end_offsets(tps)
