@@ -9,6 +9,7 @@ Kafka what was published before, publishes and waits for the broker's acknowledg
 from __future__ import annotations
 
 import hashlib
+import logging
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,6 +25,8 @@ from wijkbrug.reasons import Reason
 from wijkbrug.rules import RuleError
 from wijkbrug.schemas import SchemaViolation
 from wijkbrug.topics import TopicSpec, topic_for
+
+log = logging.getLogger(__name__)
 
 QUARANTINE_EVENT = "quarantine.record"
 UNKNOWN_UNIT = "onbekend"
@@ -55,12 +58,18 @@ class Checks:
         self.reasons: list[Reason] = []
 
     def __call__(self, field_name: str, parse: Callable[..., Any], *args: Any) -> Any:
-        """Run ``parse(*args)``; on a :class:`RuleError` note the reason and return None."""
+        """Run ``parse(*args)``; on a :class:`RuleError` note the reason and return None.
+
+        A parser that trips over a value of the wrong JSON type (a list where a date belongs)
+        raises TypeError or AttributeError: that is the record's fault, ``field.type``.
+        """
         try:
             return parse(*args)
         except RuleError as error:
             self.reasons.append(Reason(error.code, field_name))
-            return None
+        except (TypeError, AttributeError):
+            self.reasons.append(Reason("field.type", field_name))
+        return None
 
     def require(self, fields: dict[str, Any], name: str) -> Any:
         """The value of a required field; notes ``field.missing`` when absent or blank."""
@@ -197,7 +206,14 @@ def process(
         try:
             if record.error is not None:
                 raise Rejected([record.error])
-            events = connector.map(record, context)
+            try:
+                events = connector.map(record, context)
+            except Rejected:
+                raise
+            except Exception as error:  # a bug must not stop the run nor lose the record
+                log.error("%s: record on line %d not processed: %s", connector.name,
+                          record.line, type(error).__name__)  # the message may quote values
+                raise Rejected([Reason("processing.error")]) from None
             for event in events:
                 try:
                     event.validate()

@@ -32,6 +32,7 @@ REASONS: dict[str, str] = {
         "Partner ontvangt alleen geaggregeerde gegevens, geen persoonsgegevens"
     ),
     "schema.invalid": "Gebeurtenis voldoet niet aan het schema",
+    "processing.error": "Record niet verwerkt door een fout in wijkbrug; meld dit aan beheer",
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource
 
 from wijkbrug.settings import Settings
 from wijkbrug.topics import load_topics
@@ -90,6 +91,11 @@ def test_topics_ensure_is_idempotent_and_applies_the_declared_configs(settings: 
             [settings.topic_prefix + name for name in load_topics()])}
         assert len(described[settings.topic_prefix + "raw.signal"]["partitions"]) == 6
         assert len(described[settings.topic_prefix + "quarantine"]["partitions"]) == 3
+        consent = settings.topic_prefix + "consent"
+        configs = admin.describe_configs([ConfigResource("topic", consent)])
+        values = {k: v["value"] for k, v in configs["topic"][consent].items()}
+        assert values["cleanup.policy"] == "compact"
+        assert values["retention.ms"] == "-1"
     finally:
         admin.close()
 
