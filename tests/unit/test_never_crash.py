@@ -92,7 +92,7 @@ class _BrokenFeedback(PartnerFeedbackConnector):
 
 def test_a_bug_in_mapping_quarantines_the_record_and_the_run_goes_on(caplog) -> None:
     data = orjson.dumps(FEEDBACK) + b"\n" + orjson.dumps(FEEDBACK | {"terugmelding_id": "TM-9"})
-    summary, results = run(_BrokenFeedback(), data)
+    _, results = run(_BrokenFeedback(), data)
     assert [r.outcome for r in results] == ["quarantined", "published"]
     assert [r.code for r in results[0].reasons] == ["processing.error"]
     assert "KeyError" in caplog.text and "Fatima" not in caplog.text
