@@ -21,10 +21,11 @@ from wijkbrug.events import Event, event_id
 from wijkbrug.formats import read_delimited, read_json_lines
 from wijkbrug.rules import (
     RuleError,
-    not_in_future,
     parse_code,
     parse_date,
     parse_optional_date,
+    parse_partner,
+    parse_past_date,
     parse_tenant_number,
     parse_unit_id,
 )
@@ -59,17 +60,9 @@ class ConsentRegistryConnector(Connector):
         status = check.parse(f, "status", parse_code, CONSENT_STATES)
         tenant = check.parse(f, "huurdernummer", parse_tenant_number)
         unit = check.parse(f, "vhe", parse_unit_id)
-        partner = check.parse(f, "partner", str.strip)
-        if partner is not None:
-            known = context.partners.get(partner)
-            if known is None:
-                check.fail("partner.unknown", "partner")
-            elif not known.person_level:
-                check.fail("partner.aggregates_only", "partner")
+        partner = check.parse(f, "partner", parse_partner, context.partners, True)
         purpose = check.parse(f, "doel", parse_code, PURPOSES)
-        changed_on = check.parse(f, "mutatiedatum", parse_date)
-        if changed_on is not None:
-            check("mutatiedatum", not_in_future, changed_on, context.today)
+        changed_on = check.parse(f, "mutatiedatum", parse_past_date, context.today)
         registration = (f.get("registratie_id") or "").strip() or None
         data: dict[str, Any] = {
             "consent_id": consent_id, "tenant_number": tenant, "unit_id": unit,

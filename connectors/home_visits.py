@@ -21,10 +21,11 @@ from wijkbrug.formats import read_json_lines
 from wijkbrug.rules import (
     RuleError,
     iso_week,
-    not_in_future,
     parse_bsn,
     parse_code,
     parse_date,
+    parse_partner,
+    parse_past_date,
     parse_phone,
     parse_tenant_number,
     parse_unit_id,
@@ -38,10 +39,6 @@ def _language(value: str) -> str:
     if not _LANGUAGE.match(text):
         raise RuleError("field.type")
     return text
-
-
-def _past_date(value: str, today: date) -> date:
-    return not_in_future(parse_date(value), today)
 
 
 def _list_of_objects(check: Checks, fields: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -67,14 +64,14 @@ class HomeVisitsConnector(Connector):
         f = record.fields or {}
         check = Checks()
         registration = check.parse(f, "registratie_id", str.strip)
-        visit_date = check.parse(f, "bezoekdatum", _past_date, context.today)
+        visit_date = check.parse(f, "bezoekdatum", parse_past_date, context.today)
         unit = check.parse(f, "vhe", parse_unit_id)
         tenant = check.parse(f, "huurdernummer", parse_tenant_number)
         employee = check.parse(f, "medewerker", str.strip)
         complex_id = context.units.get(unit) if unit else None
         if unit and complex_id is None:
             check.fail("vhe.unknown", "vhe")
-        resident = self._resident(check, f)
+        resident = self._resident(check, f, context.today)
         signals = self._signals(check, f)
         consents = self._consents(check, f, context)
         check.done()
@@ -124,12 +121,12 @@ class HomeVisitsConnector(Connector):
         return events
 
     @staticmethod
-    def _resident(check: Checks, f: dict[str, Any]) -> dict[str, Any]:
+    def _resident(check: Checks, f: dict[str, Any], today: date) -> dict[str, Any]:
         person = f.get("bewoner")
         if not isinstance(person, dict):
             check.fail("field.missing" if person is None else "field.type", "bewoner")
             return {}
-        birth = check.parse(person, "geboortedatum", parse_date)
+        birth = check.parse(person, "geboortedatum", parse_past_date, today)
         return {
             "name": check.parse(person, "naam", str.strip),
             "phone": check.parse(person, "telefoon", parse_phone),
@@ -158,13 +155,7 @@ class HomeVisitsConnector(Connector):
         consents = []
         registration = f.get("registratie_id")
         for item in _list_of_objects(check, f, "toestemmingen"):
-            partner = check.parse(item, "partner", str.strip)
-            if partner is not None:
-                known = context.partners.get(partner)
-                if known is None:
-                    check.fail("partner.unknown", "partner")
-                elif not known.person_level:
-                    check.fail("partner.aggregates_only", "partner")
+            partner = check.parse(item, "partner", parse_partner, context.partners, True)
             purpose = check.parse(item, "doel", parse_code, PURPOSES)
             categories = item.get("categorieen")
             if not isinstance(categories, list) or not categories:

@@ -8,7 +8,13 @@ from wijkbrug.codes import FEEDBACK_KINDS
 from wijkbrug.connector import Checks, Connector, Context, SourceRecord
 from wijkbrug.events import Event, event_id
 from wijkbrug.formats import read_json_lines
-from wijkbrug.rules import not_in_future, parse_code, parse_date, parse_tenant_number, parse_unit_id
+from wijkbrug.rules import (
+    parse_code,
+    parse_partner,
+    parse_past_date,
+    parse_tenant_number,
+    parse_unit_id,
+)
 
 
 class PartnerFeedbackConnector(Connector):
@@ -22,14 +28,10 @@ class PartnerFeedbackConnector(Connector):
         f = record.fields or {}
         check = Checks()
         feedback_id = check.parse(f, "terugmelding_id", str.strip)
-        partner = check.parse(f, "partner", str.strip)
-        if partner is not None and partner not in context.partners:
-            check.fail("partner.unknown", "partner")
+        partner = check.parse(f, "partner", parse_partner, context.partners, False)
         unit = check.parse(f, "vhe", parse_unit_id)
         tenant = check.parse(f, "huurdernummer", parse_tenant_number, required=False)
-        day = check.parse(f, "datum", parse_date)
-        if day is not None:
-            check("datum", not_in_future, day, context.today)
+        day = check.parse(f, "datum", parse_past_date, context.today)
         kind = check.parse(f, "soort", parse_code, FEEDBACK_KINDS)
         note = f.get("toelichting")
         registration = f.get("registratie_id")

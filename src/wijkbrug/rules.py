@@ -7,7 +7,9 @@ Each parser returns the normalised value or raises :class:`RuleError` with a rea
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 _POSTCODE = re.compile(r"^([1-9][0-9]{3})([A-Z]{2})$")
 _POSTCODE_FORBIDDEN_LETTERS = {"SA", "SD", "SS"}
@@ -71,6 +73,22 @@ def bsn_is_valid(value: str) -> bool:
     total = sum(int(digit) * weight for digit, weight in zip(value, range(9, 1, -1), strict=False))
     total -= int(value[8])
     return total % 11 == 0
+
+
+def parse_past_date(value: str, today: date) -> date:
+    """A date that exists and is not after ``today`` (realised, visited, changed, reported)."""
+    return not_in_future(parse_date(value), today)
+
+
+def parse_partner(value: str, partners: Mapping[str, Any], person_level: bool) -> str:
+    """A partner id from the registry; with ``person_level`` one that may receive person data."""
+    text = value.strip()
+    partner = partners.get(text)
+    if partner is None:
+        raise RuleError("partner.unknown")
+    if person_level and not partner.person_level:
+        raise RuleError("partner.aggregates_only")
+    return text
 
 
 def parse_bsn(value: str) -> str:
