@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -39,6 +39,18 @@ def unit_register(settings: Settings) -> dict[str, str]:
     return units
 
 
+def _with_progress(
+    records: Iterable[SourceRecord], data: bytes, label: str
+) -> Iterator[SourceRecord]:
+    """Records, drawing a progress bar over the file's lines on stderr."""
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    with tqdm(total=lines, unit=" regels", desc=label, file=sys.stderr) as bar:
+        for record in records:
+            bar.update(record.line - bar.n)
+            yield record
+        bar.update(lines - bar.n)
+
+
 def run_file(
     connector: Connector,
     path: Path,
@@ -50,8 +62,8 @@ def run_file(
 ) -> Summary:
     """Read, validate and publish one source file; return what happened to every record.
 
-    Events are sent only after the file was read as a whole is known to be readable (header,
-    encoding); the run waits for the broker's acknowledgement of every event it sends.
+    A file whose encoding or header is unreadable fails before anything is sent. Every sent
+    event is acknowledged by the broker (acks=all) before the run reports success.
     """
     data, source = read_source(path)
     if not dry_run:
@@ -61,10 +73,8 @@ def run_file(
     context = make_context(today, units)
     summary = Summary(connector.name, source.name, dry_run)
     records: Iterable[SourceRecord] = connector.read(data)
-    show = sys.stderr.isatty() if progress is None else progress
-    if show:
-        records = tqdm(records, total=data.count(b"\n") or None, unit=" records",
-                       desc=f"{connector.name}: {source.name}", file=sys.stderr)
+    if sys.stderr.isatty() if progress is None else progress:
+        records = _with_progress(records, data, f"{connector.name}: {source.name}")
     publisher = None if dry_run else kafka_client.Publisher(settings)
     try:
         unacknowledged = 0

@@ -128,3 +128,11 @@ def test_the_synthetic_renovation_goes_through_every_connector(
     assert all(set(c) <= {"complex", "iso_week", "category", "count"} for c in counts)
     consents = read_back(settings, "consent")
     assert {r.key for r in consents} and all(r.key.startswith(b"TST-") for r in consents)
+
+
+def test_a_progress_bar_is_drawn_when_asked(settings: Settings, capsys) -> None:
+    run_file(PlanningConnector(), FIXTURES / "stranger_planning_cp1252.csv", settings,
+             dry_run=True, progress=True, today=TODAY)
+    err = capsys.readouterr().err
+    assert "planning: stranger_planning_cp1252.csv" in err
+    assert "100%" in err and "22/22" in err, "the bar ends at the file's last line"
