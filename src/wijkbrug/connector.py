@@ -71,23 +71,15 @@ class Checks:
             self.reasons.append(Reason("field.type", field_name))
         return None
 
-    def require(self, fields: dict[str, Any], name: str) -> Any:
-        """The value of a required field; notes ``field.missing`` when absent or blank."""
-        value = fields.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            self.reasons.append(Reason("field.missing", name))
-            return None
-        return value
-
     def parse(self, fields: dict[str, Any], name: str, parse: Callable[..., Any], *args: Any,
               required: bool = True) -> Any:
-        """Parse field ``name`` with ``parse(value, *args)``; blank is missing (or None)."""
+        """Parse text field ``name`` with ``parse(value, *args)``; blank counts as missing."""
         value = fields.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 self.reasons.append(Reason("field.missing", name))
             return None
-        if parse is not str and not isinstance(value, str):
+        if not isinstance(value, str):
             self.reasons.append(Reason("field.type", name))
             return None
         return self(name, parse, value, *args)
@@ -188,6 +180,26 @@ def quarantine_event(
     )
 
 
+def _events_of(connector: Connector, record: SourceRecord, context: Context) -> list[Event]:
+    """The schema-valid events of one record; :class:`Rejected` with every reason if none."""
+    if record.error is not None:
+        raise Rejected([record.error])
+    try:
+        events = connector.map(record, context)
+    except Rejected:
+        raise
+    except Exception as error:  # a bug must neither stop the run nor lose the record
+        log.error("%s: record on line %d not processed: %s", connector.name, record.line,
+                  type(error).__name__)  # not the message: it may quote the record's values
+        raise Rejected([Reason("processing.error")]) from None
+    for event in events:
+        try:
+            event.validate()
+        except SchemaViolation as violation:
+            raise Rejected([Reason("schema.invalid", violation.path or None)]) from None
+    return events
+
+
 def process(
     connector: Connector,
     records: Iterable[SourceRecord],
@@ -204,31 +216,20 @@ def process(
     """
     for record in records:
         try:
-            if record.error is not None:
-                raise Rejected([record.error])
-            try:
-                events = connector.map(record, context)
-            except Rejected:
-                raise
-            except Exception as error:  # a bug must not stop the run nor lose the record
-                log.error("%s: record on line %d not processed: %s", connector.name,
-                          record.line, type(error).__name__)  # the message may quote values
-                raise Rejected([Reason("processing.error")]) from None
-            for event in events:
-                try:
-                    event.validate()
-                except SchemaViolation as violation:
-                    raise Rejected([Reason("schema.invalid", violation.path or None)]) from None
+            events = _events_of(connector, record, context)
         except Rejected as rejected:
             event = quarantine_event(connector, source, record, rejected.reasons, context.now)
             event.validate()  # a quarantine record that breaks its schema is a bug: fail loudly
-            fresh = [event] if event.id not in known_ids else []
-            known_ids.update(e.id for e in fresh)
-            yield Result(record, "quarantined", fresh, rejected.reasons)
-            continue
+            events = [event]
+            outcome: Outcome = "quarantined"
+            reasons = rejected.reasons
+        else:
+            outcome, reasons = "published", []
         fresh = [e for e in {e.id: e for e in events}.values() if e.id not in known_ids]
         known_ids.update(e.id for e in fresh)
-        yield Result(record, "published" if fresh else "duplicate", fresh)
+        if outcome == "published" and not fresh:
+            outcome = "duplicate"
+        yield Result(record, outcome, fresh, reasons)
 
 
 @dataclass(slots=True)
