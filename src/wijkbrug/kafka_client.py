@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.producer.future import FutureRecordMetadata
 
 from wijkbrug.events import Event, header_identity
 from wijkbrug.settings import Settings
@@ -71,7 +72,7 @@ class Publisher:
             enable_idempotence=True,
             linger_ms=5,
         )
-        self._pending: list = []
+        self._pending: list[FutureRecordMetadata] = []
 
     def send(self, topic: TopicSpec, event: Event) -> None:
         message = event.to_kafka()
@@ -109,10 +110,11 @@ class Record:
     timestamp_ms: int
 
 
-def read_topic(settings: Settings, topic: str, timeout_s: float = 30.0) -> Iterator[Record]:
+def read_topic(settings: Settings, topic: str, stall_s: float = 30.0) -> Iterator[Record]:
     """Every record now on a physical topic, from the beginning up to its current end.
 
-    Reads without a consumer group (nothing is committed), so it can run at any time.
+    Reads without a consumer group (nothing is committed), so it can run at any time. Raises
+    TimeoutError when no progress is made for ``stall_s`` seconds.
     """
     consumer = KafkaConsumer(**_common(settings), enable_auto_commit=False, group_id=None)
     try:
@@ -124,18 +126,17 @@ def read_topic(settings: Settings, topic: str, timeout_s: float = 30.0) -> Itera
         consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)
         remaining = {tp for tp in tps if ends[tp] > consumer.position(tp)}
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + stall_s
         while remaining:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} took longer than {timeout_s:.0f} s")
-            batches = consumer.poll(timeout_ms=500)
-            for tp, messages in batches.items():
+                raise TimeoutError(f"reading {topic}: no progress for {stall_s:.0f} s")
+            for tp, messages in consumer.poll(timeout_ms=500).items():
+                deadline = time.monotonic() + stall_s
                 for m in messages:
                     if m.offset < ends[tp]:
                         yield Record(m.topic, m.partition, m.offset, m.key,
                                      list(m.headers or []), m.value, m.timestamp)
-                if consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
     finally:
         consumer.close()
 
