@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
                           help="the date realised dates are checked against (default: today)")
         kind.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
+    held = commands.add_parser("quarantine", help="list the records held back, with reasons")
+    held.add_argument("--connector", choices=sorted(CONNECT_HELP), default=None)
+    held.add_argument("--raw", action="store_true",
+                      help="also show each raw record (may contain personal data)")
+
     topics = commands.add_parser("topics", help="the declared Kafka topics")
     topics.add_argument("action", choices=["ensure", "list", "report"],
                         help="ensure: create missing; list: declared; report: what is on them")
@@ -138,6 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if args.command == "connect":
         return _connect(args, settings)
+    if args.command == "quarantine":
+        from wijkbrug.report import quarantine_listing
+
+        print(quarantine_listing(settings, args.connector, args.raw))
+        return 0
     return _topics(args, settings)
 
 

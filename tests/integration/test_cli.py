@@ -106,3 +106,16 @@ def test_topics_report_shows_events_and_quarantine_reasons(settings: Settings) -
     assert report.returncode == 0, report.stderr
     assert "nl.wijkbrug.renovation.milestone" in report.stdout
     assert "huisnummer.invalid" in report.stdout and "planning" in report.stdout
+
+
+def test_quarantine_listing_shows_reasons_and_raw_only_on_request(settings: Settings) -> None:
+    wijkbrug(settings, "connect", "planning", str(FIXTURES / "stranger_planning_cp1252.csv"))
+    listing = wijkbrug(settings, "quarantine", "--connector", "planning")
+    assert listing.returncode == 0, listing.stderr
+    rows = listing.stdout.strip().splitlines()
+    assert len(rows) == 8
+    assert "stranger_planning_cp1252.csv:13" in listing.stdout
+    assert "postcode.format (postcode)" in listing.stdout
+    assert "40010004" not in listing.stdout, "raw records stay hidden unless asked for"
+    raw = wijkbrug(settings, "quarantine", "--raw")
+    assert "THEMA-DREVEN;CPX-OV-031;40010004;" in raw.stdout
