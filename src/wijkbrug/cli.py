@@ -8,10 +8,15 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
+from wijkbrug.reasons import REASONS
 from wijkbrug.settings import Settings
+
+if TYPE_CHECKING:
+    from wijkbrug.connector import Connector
 
 log = logging.getLogger("wijkbrug")
 
@@ -59,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _connector(name: str, path: Path):
+def _connector(name: str, path: Path) -> Connector:
     from connectors import CONNECTORS
 
     cls = CONNECTORS[name]
@@ -76,8 +81,6 @@ def _print_summary(summary: dict) -> None:
         print(f"  {label:<24}{summary[key]:>8}")
     for topic, count in summary["events_published"].items():
         print(f"  gebeurtenissen op {topic:<30}{count:>8}")
-    from wijkbrug.reasons import REASONS
-
     for code, count in summary["quarantine_reasons"].items():
         print(f"  reden {code:<24}{count:>6}  {REASONS[code]}")
     if summary["quarantined_lines"]:
