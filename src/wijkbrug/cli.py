@@ -29,38 +29,41 @@ CONNECT_HELP = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wijkbrug", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser = argparse.ArgumentParser(
+        prog="wijkbrug",
+        description="wijkbrug: de databrug tussen de partners van Samen voor Overvecht.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="meer logregels (INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    synth = commands.add_parser("synth", help="write a synthetic Thema-dreven renovation")
+    synth = commands.add_parser("synth", help="schrijf een synthetische renovatie van de Thema-dreven")
     synth.add_argument("--seed", type=int, default=7)
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 6, 30),
-                       help="the day the exports are taken (default 2026-06-30)")
+                       help="de dag waarop de exports gemaakt zijn (standaard 2026-06-30)")
     synth.add_argument("--faults", type=int, default=0,
-                       help="plant this many faulty records in every file (for tests)")
+                       help="zoveel foute records per bestand (voor tests)")
 
-    connect = commands.add_parser("connect", help="publish a source file's events on Kafka")
+    connect = commands.add_parser("connect", help="publiceer de gebeurtenissen van een bronbestand op Kafka")
     kinds = connect.add_subparsers(dest="connector", required=True)
     for name, text in CONNECT_HELP.items():
         kind = kinds.add_parser(name, help=text)
         kind.add_argument("path", type=Path)
-        kind.add_argument("--dry-run", action="store_true", help="check and count, publish nothing")
+        kind.add_argument("--dry-run", action="store_true", help="controleer en tel, publiceer niets")
         kind.add_argument("--json", action="store_true",
-                          help="print the summary as one JSON object on the last line")
+                          help="samenvatting ook als JSON-object op de laatste regel")
         kind.add_argument("--today", type=date.fromisoformat, default=None,
-                          help="the date realised dates are checked against (default: today)")
-        kind.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+                          help="datum waartegen gerealiseerde data getoetst worden (standaard: vandaag)")
+        kind.add_argument("--no-progress", action="store_true", help="geen voortgangsbalk")
 
-    held = commands.add_parser("quarantine", help="list the records held back, with reasons")
+    held = commands.add_parser("quarantine", help="toon de records in quarantaine, met redenen")
     held.add_argument("--connector", choices=sorted(CONNECT_HELP), default=None)
     held.add_argument("--raw", action="store_true",
-                      help="also show each raw record (may contain personal data)")
+                      help="toon ook het ruwe record (kan persoonsgegevens bevatten)")
 
-    topics = commands.add_parser("topics", help="the declared Kafka topics")
+    topics = commands.add_parser("topics", help="de Kafka-topics uit config/topics.yaml")
     topics.add_argument("action", choices=["ensure", "list", "report"],
-                        help="ensure: create missing; list: declared; report: what is on them")
+                        help="ensure: maak ontbrekende aan; list: toon; report: wat erop staat")
     return parser
 
 
