@@ -29,6 +29,7 @@ demo: install kafka
 
 test: install kafka-fetch
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 test-unit: install

@@ -31,8 +31,17 @@ from wijkbrug.rules import (
 )
 
 COLUMNS = (
-    "toestemming_id", "status", "huurdernummer", "vhe", "partner", "doel", "categorieen",
-    "ingangsdatum", "geldig_tot", "mutatiedatum", "registratie_id",
+    "toestemming_id",
+    "status",
+    "huurdernummer",
+    "vhe",
+    "partner",
+    "doel",
+    "categorieen",
+    "ingangsdatum",
+    "geldig_tot",
+    "mutatiedatum",
+    "registratie_id",
 )
 
 
@@ -65,8 +74,12 @@ class ConsentRegistryConnector(Connector):
         changed_on = check.parse(f, "mutatiedatum", parse_past_date, context.today)
         registration = (f.get("registratie_id") or "").strip() or None
         data: dict[str, Any] = {
-            "consent_id": consent_id, "tenant_number": tenant, "unit_id": unit,
-            "partner": partner, "purpose": purpose, "registration_id": registration,
+            "consent_id": consent_id,
+            "tenant_number": tenant,
+            "unit_id": unit,
+            "partner": partner,
+            "purpose": purpose,
+            "registration_id": registration,
         }
         if status == "gegeven":
             raw_categories = f.get("categorieen")

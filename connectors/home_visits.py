@@ -84,40 +84,44 @@ class HomeVisitsConnector(Connector):
             if not covering:
                 uncovered[signal["category"]] += 1
                 continue
-            events.append(Event(
-                name="signal.consented",
-                source=self.source,
-                id=event_id(self.source, registration, "signal", index),
-                key=unit,
-                subject=unit,
-                time=context.now,
-                data={
-                    "registration_id": registration,
-                    "visit_date": visit_date.isoformat(),
-                    "unit_id": unit,
-                    "complex": complex_id,
-                    "tenant_number": tenant,
-                    "registered_by": employee,
-                    "resident": resident,
-                    "signal_index": index,
-                    **signal,
-                    "consents": covering,
-                },
-            ))
+            events.append(
+                Event(
+                    name="signal.consented",
+                    source=self.source,
+                    id=event_id(self.source, registration, "signal", index),
+                    key=unit,
+                    subject=unit,
+                    time=context.now,
+                    data={
+                        "registration_id": registration,
+                        "visit_date": visit_date.isoformat(),
+                        "unit_id": unit,
+                        "complex": complex_id,
+                        "tenant_number": tenant,
+                        "registered_by": employee,
+                        "resident": resident,
+                        "signal_index": index,
+                        **signal,
+                        "consents": covering,
+                    },
+                )
+            )
         week = iso_week(visit_date)
         counts = [("visit.count", None, 1), *(("signal.count", c, n) for c, n in uncovered.items())]
         for name, category, count in counts:
             data: dict[str, Any] = {"complex": complex_id, "iso_week": week, "count": count}
             if category is not None:
                 data["category"] = category
-            events.append(Event(
-                name=name,
-                source=self.source,
-                id=event_id(self.source, registration, name, category),
-                key=complex_id,
-                time=context.now,
-                data=data,
-            ))
+            events.append(
+                Event(
+                    name=name,
+                    source=self.source,
+                    id=event_id(self.source, registration, name, category),
+                    key=complex_id,
+                    time=context.now,
+                    data=data,
+                )
+            )
         return events
 
     @staticmethod
@@ -143,11 +147,13 @@ class HomeVisitsConnector(Connector):
             if not isinstance(note, str | None):
                 check.fail("field.type", "toelichting")
                 note = None
-            signals.append({
-                "category": check.parse(item, "categorie", parse_code, SIGNAL_CATEGORIES),
-                "urgency": check.parse(item, "urgentie", parse_code, URGENCIES),
-                "note": (note or "").strip() or None,
-            })
+            signals.append(
+                {
+                    "category": check.parse(item, "categorie", parse_code, SIGNAL_CATEGORIES),
+                    "urgency": check.parse(item, "urgentie", parse_code, URGENCIES),
+                    "note": (note or "").strip() or None,
+                }
+            )
         return signals
 
     @staticmethod
@@ -161,15 +167,20 @@ class HomeVisitsConnector(Connector):
             if not isinstance(categories, list) or not categories:
                 check.fail("field.missing" if not categories else "field.type", "categorieen")
                 categories = []
-            parsed = [check("categorieen", parse_code, c, SIGNAL_CATEGORIES)
-                      if isinstance(c, str) else check.fail("field.type", "categorieen")
-                      for c in categories]  # fail() returns None: the bad item is left out
+            parsed = [
+                check("categorieen", parse_code, c, SIGNAL_CATEGORIES)
+                if isinstance(c, str)
+                else check.fail("field.type", "categorieen")
+                for c in categories
+            ]  # fail() returns None: the bad item is left out
             valid_until = check.parse(item, "geldig_tot", parse_date)
-            consents.append({
-                "consent_ref": f"{registration}/{partner}/{purpose}",
-                "partner": partner,
-                "purpose": purpose,
-                "categories": sorted(set(filter(None, parsed))),
-                "valid_until": valid_until and valid_until.isoformat(),
-            })
+            consents.append(
+                {
+                    "consent_ref": f"{registration}/{partner}/{purpose}",
+                    "partner": partner,
+                    "purpose": purpose,
+                    "categories": sorted(set(filter(None, parsed))),
+                    "valid_until": valid_until and valid_until.isoformat(),
+                }
+            )
         return consents

@@ -19,8 +19,18 @@ from wijkbrug.rules import (
 )
 
 COLUMNS = (
-    "project", "complex", "vhe", "straat", "huisnummer", "toevoeging", "postcode",
-    "huurdernummer", "mijlpaal", "gepland", "gerealiseerd", "opmerking",
+    "project",
+    "complex",
+    "vhe",
+    "straat",
+    "huisnummer",
+    "toevoeging",
+    "postcode",
+    "huurdernummer",
+    "mijlpaal",
+    "gepland",
+    "gerealiseerd",
+    "opmerking",
 )
 
 

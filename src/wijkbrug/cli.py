@@ -36,34 +36,58 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="meer logregels (INFO)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    synth = commands.add_parser("synth", help="schrijf een synthetische renovatie van de Thema-dreven")
+    synth = commands.add_parser(
+        "synth", help="schrijf een synthetische renovatie van de Thema-dreven"
+    )
     synth.add_argument("--seed", type=int, default=7)
     synth.add_argument("--out", type=Path, required=True)
-    synth.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 6, 30),
-                       help="de dag waarop de exports gemaakt zijn (standaard 2026-06-30)")
-    synth.add_argument("--faults", type=int, default=0,
-                       help="zoveel foute records per bestand (voor tests)")
+    synth.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        default=date(2026, 6, 30),
+        help="de dag waarop de exports gemaakt zijn (standaard 2026-06-30)",
+    )
+    synth.add_argument(
+        "--faults", type=int, default=0, help="zoveel foute records per bestand (voor tests)"
+    )
 
-    connect = commands.add_parser("connect", help="publiceer de gebeurtenissen van een bronbestand op Kafka")
+    connect = commands.add_parser(
+        "connect", help="publiceer de gebeurtenissen van een bronbestand op Kafka"
+    )
     kinds = connect.add_subparsers(dest="connector", required=True)
     for name, text in CONNECT_HELP.items():
         kind = kinds.add_parser(name, help=text)
         kind.add_argument("path", type=Path)
-        kind.add_argument("--dry-run", action="store_true", help="controleer en tel, publiceer niets")
-        kind.add_argument("--json", action="store_true",
-                          help="samenvatting ook als JSON-object op de laatste regel")
-        kind.add_argument("--today", type=date.fromisoformat, default=None,
-                          help="datum waartegen gerealiseerde data getoetst worden (standaard: vandaag)")
+        kind.add_argument(
+            "--dry-run", action="store_true", help="controleer en tel, publiceer niets"
+        )
+        kind.add_argument(
+            "--json",
+            action="store_true",
+            help="samenvatting ook als JSON-object op de laatste regel",
+        )
+        kind.add_argument(
+            "--today",
+            type=date.fromisoformat,
+            default=None,
+            help="datum waartegen gerealiseerde data getoetst worden (standaard: vandaag)",
+        )
         kind.add_argument("--no-progress", action="store_true", help="geen voortgangsbalk")
 
     held = commands.add_parser("quarantine", help="toon de records in quarantaine, met redenen")
     held.add_argument("--connector", choices=sorted(CONNECT_HELP), default=None)
-    held.add_argument("--raw", action="store_true",
-                      help="toon ook het ruwe record (kan persoonsgegevens bevatten)")
+    held.add_argument(
+        "--raw",
+        action="store_true",
+        help="toon ook het ruwe record (kan persoonsgegevens bevatten)",
+    )
 
     topics = commands.add_parser("topics", help="de Kafka-topics uit config/topics.yaml")
-    topics.add_argument("action", choices=["ensure", "list", "report"],
-                        help="ensure: maak ontbrekende aan; list: toon; report: wat erop staat")
+    topics.add_argument(
+        "action",
+        choices=["ensure", "list", "report"],
+        help="ensure: maak ontbrekende aan; list: toon; report: wat erop staat",
+    )
     return parser
 
 
@@ -77,10 +101,16 @@ def _connector(name: str, path: Path) -> Connector:
 
 
 def _print_summary(summary: dict) -> None:
-    print(f"{summary['connector']}: {summary['source_file']}"
-          + ("  (proefdraai: niets gepubliceerd)" if summary["dry_run"] else ""))
-    for label, key in (("gelezen", "read"), ("gepubliceerd", "published"),
-                       ("al eerder gepubliceerd", "duplicates"), ("in quarantaine", "quarantined")):
+    print(
+        f"{summary['connector']}: {summary['source_file']}"
+        + ("  (proefdraai: niets gepubliceerd)" if summary["dry_run"] else "")
+    )
+    for label, key in (
+        ("gelezen", "read"),
+        ("gepubliceerd", "published"),
+        ("al eerder gepubliceerd", "duplicates"),
+        ("in quarantaine", "quarantined"),
+    ):
         print(f"  {label:<24}{summary[key]:>8}")
     for topic, count in summary["events_published"].items():
         print(f"  gebeurtenissen op {topic:<30}{count:>8}")
@@ -102,14 +132,22 @@ def _connect(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     connector = _connector(args.connector, args.path)
     try:
-        summary = run_file(connector, args.path, settings, dry_run=args.dry_run,
-                           progress=False if args.no_progress else None, today=args.today)
+        summary = run_file(
+            connector,
+            args.path,
+            settings,
+            dry_run=args.dry_run,
+            progress=False if args.no_progress else None,
+            today=args.today,
+        )
     except SourceFormatError as error:
         print(f"wijkbrug: {args.path.name} is niet te lezen: {error}", file=sys.stderr)
         return 2
     except (KafkaError, TimeoutError) as error:
-        print(f"wijkbrug: Kafka ({settings.kafka_bootstrap}) faalde: {type(error).__name__}",
-              file=sys.stderr)
+        print(
+            f"wijkbrug: Kafka ({settings.kafka_bootstrap}) faalde: {type(error).__name__}",
+            file=sys.stderr,
+        )
         return 1
     result = summary.as_dict()
     _print_summary(result)
@@ -124,8 +162,10 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "list":
         for spec in load_topics().values():
-            print(f"{spec.physical(settings.topic_prefix):<32} {spec.partitions:>3}  "
-                  f"{spec.config.get('cleanup.policy', 'delete'):<8} {spec.description}")
+            print(
+                f"{spec.physical(settings.topic_prefix):<32} {spec.partitions:>3}  "
+                f"{spec.config.get('cleanup.policy', 'delete'):<8} {spec.description}"
+            )
     elif args.action == "ensure":
         created = kafka_client.ensure_topics(settings)
         print(f"topics: {len(created)} aangemaakt" + (f": {', '.join(created)}" if created else ""))
@@ -136,15 +176,19 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.command == "synth":
         from wijkbrug.synth import write_dataset
 
         manifest = write_dataset(args.out, seed=args.seed, as_of=args.as_of, faults=args.faults)
         for name, info in manifest.as_dict()["files"].items():
-            print(f"{args.out / name}: {info['records']} records, {info['faulty']} met fouten, "
-                  f"{info['duplicates']} dubbel")
+            print(
+                f"{args.out / name}: {info['records']} records, {info['faulty']} met fouten, "
+                f"{info['duplicates']} dubbel"
+            )
         return 0
     settings = Settings()
     if args.command == "connect":

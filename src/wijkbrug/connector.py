@@ -71,8 +71,14 @@ class Checks:
             self.reasons.append(Reason("field.type", field_name))
         return None
 
-    def parse(self, fields: dict[str, Any], name: str, parse: Callable[..., Any], *args: Any,
-              required: bool = True) -> Any:
+    def parse(
+        self,
+        fields: dict[str, Any],
+        name: str,
+        parse: Callable[..., Any],
+        *args: Any,
+        required: bool = True,
+    ) -> Any:
         """Parse text field ``name`` with ``parse(value, *args)``; blank counts as missing."""
         value = fields.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -156,7 +162,10 @@ class SourceFile:
 
 
 def quarantine_event(
-    connector: Connector, source: SourceFile, record: SourceRecord, reasons: list[Reason],
+    connector: Connector,
+    source: SourceFile,
+    record: SourceRecord,
+    reasons: list[Reason],
     now: datetime,
 ) -> Event:
     """The quarantine record for a rejected source record. Same raw record, same id."""
@@ -189,8 +198,12 @@ def _events_of(connector: Connector, record: SourceRecord, context: Context) -> 
     except Rejected:
         raise
     except Exception as error:  # a bug must neither stop the run nor lose the record
-        log.error("%s: record on line %d not processed: %s", connector.name, record.line,
-                  type(error).__name__)  # not the message: it may quote the record's values
+        log.error(
+            "%s: record on line %d not processed: %s",
+            connector.name,
+            record.line,
+            type(error).__name__,
+        )  # not the message: it may quote the record's values
         raise Rejected([Reason("processing.error")]) from None
     for event in events:
         try:

@@ -24,7 +24,7 @@ class SourceFormatError(ValueError):
 def decode_text(data: bytes) -> str:
     """UTF-8 (with or without BOM), else Windows-1252."""
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
+        data = data[len(codecs.BOM_UTF8) :]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -92,7 +92,7 @@ def read_delimited(
 def read_json_lines(data: bytes) -> Iterator[SourceRecord]:
     """One JSON object per line; blank lines skipped; a bad line is a ``json.invalid`` record."""
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
+        data = data[len(codecs.BOM_UTF8) :]
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue

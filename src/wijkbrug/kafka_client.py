@@ -45,8 +45,7 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] | None = None) 
         wanted = {
             spec.physical(settings.topic_prefix): {
                 "num_partitions": spec.partitions,
-                "replication_factor": settings.topic_replication_factor
-                or spec.replication_factor,
+                "replication_factor": settings.topic_replication_factor or spec.replication_factor,
                 "configs": spec.config,
             }
             for spec in specs
@@ -134,8 +133,15 @@ def read_topic(settings: Settings, topic: str, stall_s: float = 30.0) -> Iterato
                 deadline = time.monotonic() + stall_s
                 for m in messages:
                     if m.offset < ends[tp]:
-                        yield Record(m.topic, m.partition, m.offset, m.key,
-                                     list(m.headers or []), m.value, m.timestamp)
+                        yield Record(
+                            m.topic,
+                            m.partition,
+                            m.offset,
+                            m.key,
+                            list(m.headers or []),
+                            m.value,
+                            m.timestamp,
+                        )
             remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
     finally:
         consumer.close()

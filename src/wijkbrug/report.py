@@ -45,8 +45,9 @@ def topics_report(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def quarantine_listing(settings: Settings, connector: str | None = None,
-                       show_raw: bool = False) -> str:
+def quarantine_listing(
+    settings: Settings, connector: str | None = None, show_raw: bool = False
+) -> str:
     """Every quarantined record: connector, file, line, reasons; the raw record only on request.
 
     The raw record may hold personal data: it is shown only to a steward who asks for it.

@@ -87,8 +87,9 @@ def validate(schema: EventSchema, data: Any) -> None:
         _compiled(schema.uri)(data)
     except fastjsonschema.JsonSchemaValueException as exc:
         # exc.message quotes the offending value; keep only the path and the rule.
-        raise SchemaViolation(schema.name, (exc.path and ".".join(map(str, exc.path[1:]))) or "",
-                              exc.rule or "schema") from None
+        raise SchemaViolation(
+            schema.name, (exc.path and ".".join(map(str, exc.path[1:]))) or "", exc.rule or "schema"
+        ) from None
 
 
 def _types(node: dict[str, Any]) -> set[str] | None:

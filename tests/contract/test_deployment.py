@@ -24,7 +24,8 @@ def test_every_build_context_and_dockerfile_copy_source_exists() -> None:
     for build in builds:
         context = REPO / (build if isinstance(build, str) else build.get("context", "."))
         dockerfile = context / (
-            "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile"))
+            "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+        )
         assert dockerfile.is_file()
         for line in dockerfile.read_text().splitlines():
             if match := re.match(r"^COPY\s+(?!--)(.+)\s+\S+$", line):

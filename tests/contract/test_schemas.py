@@ -13,8 +13,14 @@ from wijkbrug.topics import load_topics, topic_for
 
 ALL = [s for versions in schemas.all_schemas().values() for s in versions.values()]
 REQUIRED_EVENTS = {
-    "renovation.milestone", "signal.consented", "consent.given", "consent.withdrawn",
-    "consent.expired", "partner.feedback", "signal.count", "quarantine.record",
+    "renovation.milestone",
+    "signal.consented",
+    "consent.given",
+    "consent.withdrawn",
+    "consent.expired",
+    "partner.feedback",
+    "signal.count",
+    "quarantine.record",
 }
 
 
@@ -61,8 +67,10 @@ def test_the_compatibility_check_catches_breaking_changes() -> None:
     breaking = {
         "enum narrowed": lambda s: s["properties"]["milestone"]["enum"].pop(),
         "property removed": lambda s: s["properties"].pop("remark"),
-        "newly required": lambda s: (s["properties"].update(x={"type": "string"}),
-                                     s["required"].append("x")),
+        "newly required": lambda s: (
+            s["properties"].update(x={"type": "string"}),
+            s["required"].append("x"),
+        ),
         "type narrowed": lambda s: s["properties"]["remark"].update(type="string"),
         "maxLength lowered": lambda s: s["properties"]["remark"].update(maxLength=10),
         "nested removed": lambda s: s["properties"]["address"]["properties"].pop("addition"),
@@ -90,8 +98,11 @@ def test_schema_enums_match_the_code_lists() -> None:
     assert enum("consent.given", "categories", "[]") == list(codes.SIGNAL_CATEGORIES)
     assert enum("partner.feedback", "kind") == list(codes.FEEDBACK_KINDS)
     assert set(enum("quarantine.record", "reasons", "[]", "code")) == set(REASONS)
-    assert set(codes.CONSENT_STATES.values()) == {"consent.given", "consent.withdrawn",
-                                                  "consent.expired"}
+    assert set(codes.CONSENT_STATES.values()) == {
+        "consent.given",
+        "consent.withdrawn",
+        "consent.expired",
+    }
 
 
 def test_every_event_type_is_on_exactly_one_topic() -> None:

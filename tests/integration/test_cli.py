@@ -27,8 +27,14 @@ def wijkbrug(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
         "WIJKBRUG_KAFKA_REQUEST_TIMEOUT_MS": "5000",
         "WIJKBRUG_KAFKA_BOOTSTRAP_TIMEOUT_MS": "3000",
     }
-    return subprocess.run([sys.executable, "-m", "wijkbrug.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "wijkbrug.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_connect_json_summary_on_the_last_line_and_idempotent_reruns(settings: Settings) -> None:
@@ -37,8 +43,14 @@ def test_connect_json_summary_on_the_last_line_and_idempotent_reruns(settings: S
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert {k: summary[k] for k in ("read", "published", "duplicates", "quarantined")} == {
-        "read": 17, "published": 7, "duplicates": 2, "quarantined": 8}
-    assert "postcode.format" in first.stdout and "Postcode heeft geen geldig formaat" in first.stdout
+        "read": 17,
+        "published": 7,
+        "duplicates": 2,
+        "quarantined": 8,
+    }
+    assert (
+        "postcode.format" in first.stdout and "Postcode heeft geen geldig formaat" in first.stdout
+    )
     second = wijkbrug(settings, "connect", "planning", path, "--json", "--today", "2026-11-28")
     again = json.loads(second.stdout.strip().splitlines()[-1])
     assert (again["published"], again["duplicates"], again["quarantined"]) == (0, 9, 8)
@@ -46,11 +58,21 @@ def test_connect_json_summary_on_the_last_line_and_idempotent_reruns(settings: S
 
 
 def test_personal_data_never_reaches_the_output(settings: Settings, tmp_path: Path) -> None:
-    visit = {"registratie_id": "HB-1", "bezoekdatum": "2026-02-30", "vhe": "40010001",
-             "huurdernummer": "H0000001", "medewerker": "X",
-             "bewoner": {"naam": "Fatima El Amrani", "telefoon": "06-12345678",
-                         "geboortedatum": "1970-01-01", "bsn": "123456789"},
-             "signalen": [], "toestemmingen": []}
+    visit = {
+        "registratie_id": "HB-1",
+        "bezoekdatum": "2026-02-30",
+        "vhe": "40010001",
+        "huurdernummer": "H0000001",
+        "medewerker": "X",
+        "bewoner": {
+            "naam": "Fatima El Amrani",
+            "telefoon": "06-12345678",
+            "geboortedatum": "1970-01-01",
+            "bsn": "123456789",
+        },
+        "signalen": [],
+        "toestemmingen": [],
+    }
     path = tmp_path / "visits.jsonl"
     path.write_text(json.dumps(visit) + "\n")
     result = wijkbrug(settings, "-v", "connect", "home-visits", str(path), "--json")
@@ -58,10 +80,15 @@ def test_personal_data_never_reaches_the_output(settings: Settings, tmp_path: Pa
     for secret in ("Fatima", "El Amrani", "123456789", "06-12345678", "1970-01-01"):
         assert secret not in result.stdout and secret not in result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["quarantine_reasons"] == {
-        "bsn.elfproef": 1, "date.invalid": 1, "vhe.unknown": 1}
+        "bsn.elfproef": 1,
+        "date.invalid": 1,
+        "vhe.unknown": 1,
+    }
 
 
-def test_an_unreadable_file_exits_2_and_publishes_nothing(settings: Settings, tmp_path: Path) -> None:
+def test_an_unreadable_file_exits_2_and_publishes_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
     path = tmp_path / "planning.csv"
     path.write_text("project;complex;vhe\nA;B;C\n")
     result = wijkbrug(settings, "connect", "planning", str(path))
@@ -87,8 +114,10 @@ def test_topics_ensure_is_idempotent_and_applies_the_declared_configs(settings: 
     assert "0 aangemaakt" in second.stdout
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        described = {t["name"]: t for t in admin.describe_topics(
-            [settings.topic_prefix + name for name in load_topics()])}
+        described = {
+            t["name"]: t
+            for t in admin.describe_topics([settings.topic_prefix + name for name in load_topics()])
+        }
         assert len(described[settings.topic_prefix + "raw.signal"]["partitions"]) == 6
         assert len(described[settings.topic_prefix + "quarantine"]["partitions"]) == 3
         consent = settings.topic_prefix + "consent"

@@ -44,9 +44,15 @@ def read_back(settings: Settings, topic: str) -> list:
 
 
 def test_planning_events_land_keyed_by_unit_in_file_order(settings: Settings) -> None:
-    summary = run_file(PlanningConnector(), FIXTURES / "stranger_planning_cp1252.csv", settings,
-                       today=TODAY)
-    assert (summary.read, summary.published, summary.duplicates, summary.quarantined) == (17, 7, 2, 8)
+    summary = run_file(
+        PlanningConnector(), FIXTURES / "stranger_planning_cp1252.csv", settings, today=TODAY
+    )
+    assert (summary.read, summary.published, summary.duplicates, summary.quarantined) == (
+        17,
+        7,
+        2,
+        8,
+    )
     records = read_back(settings, "raw.renovation.milestone")
     assert len(records) == 7
     by_unit: dict[bytes, list] = defaultdict(list)
@@ -58,8 +64,12 @@ def test_planning_events_land_keyed_by_unit_in_file_order(settings: Settings) ->
     for events in by_unit.values():
         assert len({partition for partition, _, _ in events}) == 1, "one unit, one partition"
     unit_1 = [data["milestone"] for _, _, data in sorted(by_unit[b"40010001"])]
-    assert unit_1 == ["huisbezoek_vooraf", "planning_gecommuniceerd", "berging_leeg",
-                      "berging_leeg"], "a unit's events are in the order of the file"
+    assert unit_1 == [
+        "huisbezoek_vooraf",
+        "planning_gecommuniceerd",
+        "berging_leeg",
+        "berging_leeg",
+    ], "a unit's events are in the order of the file"
 
 
 def test_a_second_run_publishes_nothing_new(settings: Settings) -> None:
@@ -88,8 +98,13 @@ def test_quarantine_records_carry_reasons_and_source_lines(settings: Settings) -
 
 
 def test_dry_run_publishes_nothing(settings: Settings) -> None:
-    summary = run_file(PlanningConnector(), FIXTURES / "stranger_planning_cp1252.csv", settings,
-                       dry_run=True, today=TODAY)
+    summary = run_file(
+        PlanningConnector(),
+        FIXTURES / "stranger_planning_cp1252.csv",
+        settings,
+        dry_run=True,
+        today=TODAY,
+    )
     assert summary.published == 7 and summary.dry_run
     assert read_back(settings, "raw.renovation.milestone") == []
 
@@ -122,8 +137,9 @@ def test_the_synthetic_renovation_goes_through_every_connector(
     assert signals, "the synthetic visits have consented signals"
     for record in signals:
         data = orjson.loads(record.value)
-        assert data["consents"] and all(data["category"] in c["categories"]
-                                        for c in data["consents"])
+        assert data["consents"] and all(
+            data["category"] in c["categories"] for c in data["consents"]
+        )
     counts = [orjson.loads(r.value) for r in read_back(settings, "raw.monitoring.count")]
     assert all(set(c) <= {"complex", "iso_week", "category", "count"} for c in counts)
     consents = read_back(settings, "consent")
@@ -131,8 +147,14 @@ def test_the_synthetic_renovation_goes_through_every_connector(
 
 
 def test_a_progress_bar_is_drawn_when_asked(settings: Settings, capsys) -> None:
-    run_file(PlanningConnector(), FIXTURES / "stranger_planning_cp1252.csv", settings,
-             dry_run=True, progress=True, today=TODAY)
+    run_file(
+        PlanningConnector(),
+        FIXTURES / "stranger_planning_cp1252.csv",
+        settings,
+        dry_run=True,
+        progress=True,
+        today=TODAY,
+    )
     err = capsys.readouterr().err
     assert "planning: stranger_planning_cp1252.csv" in err
     assert "100%" in err and "22/22" in err, "the bar ends at the file's last line"

@@ -26,8 +26,13 @@ class TestBroker:
     env: dict[str, str]
 
     def stop(self) -> None:
-        subprocess.run(["bash", str(SCRIPT), "stop"], env=self.env, check=False,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            ["bash", str(SCRIPT), "stop"],
+            env=self.env,
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def start_test_broker(run_dir: Path) -> TestBroker:
@@ -40,8 +45,14 @@ def start_test_broker(run_dir: Path) -> TestBroker:
         "WIJKBRUG_KAFKA_CONTROLLER_PORT": str(controller),
         "WIJKBRUG_KAFKA_RUN_DIR": str(run_dir),
     }
-    result = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
-                            text=True, timeout=300, check=False)
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "start"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"Kafka did not start:\n{result.stdout}\n{result.stderr}")
     return TestBroker(f"127.0.0.1:{port}", env)

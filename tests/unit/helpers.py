@@ -15,12 +15,23 @@ def context(units: dict[str, str] | None = None) -> Context:
     return Context(TODAY, load_partners(), datetime(2026, 11, 28, 12, tzinfo=UTC), units or {})
 
 
-def run(connector: Connector, data: bytes, known: set[str] | None = None,
-        units: dict[str, str] | None = None) -> tuple[Summary, list[Result]]:
+def run(
+    connector: Connector,
+    data: bytes,
+    known: set[str] | None = None,
+    units: dict[str, str] | None = None,
+) -> tuple[Summary, list[Result]]:
     source = SourceFile("test-file", "0" * 64)
     summary = Summary(connector.name, source.name, dry_run=True)
-    results = list(process(connector, connector.read(data), source,
-                           set() if known is None else known, context(units)))
+    results = list(
+        process(
+            connector,
+            connector.read(data),
+            source,
+            set() if known is None else known,
+            context(units),
+        )
+    )
     for result in results:
         summary.add(result)
     return summary, results

@@ -34,25 +34,35 @@ def test_json_lines_give_the_same_events_as_csv() -> None:
     assert from_json.events[0].data == from_csv.events[0].data
 
 
-@pytest.mark.parametrize("row, code", [
-    (GIVEN.replace("buurtteam-overvecht", "politie"), "partner.unknown"),
-    (GIVEN.replace("buurtteam-overvecht", "wijkaanpak-monitoring"), "partner.aggregates_only"),
-    (GIVEN.replace(";gegeven;", ";misschien;"), "code.unknown"),
-    (GIVEN.replace("31-12-2026", "31-13-2026"), "date.invalid"),
-    (GIVEN.replace("31-12-2026", "1-1-2026"), "date.order"),
-    (GIVEN.replace("schulden|ggz", ""), "field.missing"),
-    (GIVEN.replace("schulden|ggz", "schulden|roddel"), "code.unknown"),
-    (EXPIRED, "date.future"),
-])
+@pytest.mark.parametrize(
+    "row, code",
+    [
+        (GIVEN.replace("buurtteam-overvecht", "politie"), "partner.unknown"),
+        (GIVEN.replace("buurtteam-overvecht", "wijkaanpak-monitoring"), "partner.aggregates_only"),
+        (GIVEN.replace(";gegeven;", ";misschien;"), "code.unknown"),
+        (GIVEN.replace("31-12-2026", "31-13-2026"), "date.invalid"),
+        (GIVEN.replace("31-12-2026", "1-1-2026"), "date.order"),
+        (GIVEN.replace("schulden|ggz", ""), "field.missing"),
+        (GIVEN.replace("schulden|ggz", "schulden|roddel"), "code.unknown"),
+        (EXPIRED, "date.future"),
+    ],
+)
 def test_bad_consent_rows_are_quarantined(row: str, code: str) -> None:
     _, [result] = run(ConsentRegistryConnector(), f"{HEADER}\n{row}\n".encode())
     assert result.outcome == "quarantined"
     assert code in {r.code for r in result.reasons}
 
 
-FEEDBACK = {"terugmelding_id": "TM-000001", "partner": "dock", "vhe": "40010001",
-            "huurdernummer": "H0000001", "datum": "2026-03-20", "soort": "contact_gelegd",
-            "toelichting": None, "registratie_id": "HB-2026-000001"}
+FEEDBACK = {
+    "terugmelding_id": "TM-000001",
+    "partner": "dock",
+    "vhe": "40010001",
+    "huurdernummer": "H0000001",
+    "datum": "2026-03-20",
+    "soort": "contact_gelegd",
+    "toelichting": None,
+    "registratie_id": "HB-2026-000001",
+}
 
 
 def test_feedback_maps_and_bad_feedback_is_quarantined() -> None:
@@ -64,4 +74,7 @@ def test_feedback_maps_and_bad_feedback_is_quarantined() -> None:
     assert results[0].events[0].data["kind"] == "contact_gelegd"
     assert results[0].events[0].key == "40010001"
     assert dict(summary.quarantine_reasons) == {
-        "code.unknown": 1, "partner.unknown": 1, "json.invalid": 1}
+        "code.unknown": 1,
+        "partner.unknown": 1,
+        "json.invalid": 1,
+    }

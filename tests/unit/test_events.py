@@ -11,9 +11,14 @@ DATA = {"complex": "CPX-OV-031", "iso_week": "2026-W10", "category": "ggz", "cou
 
 
 def _event(**changes) -> Event:
-    fields = dict(name="signal.count", source="urn:wijkbrug:connector:home-visits",
-                  id=event_id("urn:wijkbrug:connector:home-visits", "HB-1", "ggz"),
-                  key="CPX-OV-031", data=DATA, time=datetime(2026, 3, 4, 9, tzinfo=UTC))
+    fields = dict(
+        name="signal.count",
+        source="urn:wijkbrug:connector:home-visits",
+        id=event_id("urn:wijkbrug:connector:home-visits", "HB-1", "ggz"),
+        key="CPX-OV-031",
+        data=DATA,
+        time=datetime(2026, 3, 4, 9, tzinfo=UTC),
+    )
     return Event(**(fields | changes))
 
 

@@ -16,8 +16,13 @@ VISIT: dict[str, Any] = {
     "vhe": "40010001",
     "huurdernummer": "H0000001",
     "medewerker": "Sanne Verhoeven",
-    "bewoner": {"naam": "Yusuf Yılmaz", "telefoon": "06-12345678", "geboortedatum": "1961-05-02",
-                "bsn": "111222333", "taal": "tr"},
+    "bewoner": {
+        "naam": "Yusuf Yılmaz",
+        "telefoon": "06-12345678",
+        "geboortedatum": "1961-05-02",
+        "bsn": "111222333",
+        "taal": "tr",
+    },
     "signalen": [
         {"categorie": "schulden", "urgentie": "hoog", "toelichting": "Achterstand huur"},
         {"categorie": "eenzaamheid", "urgentie": "normaal", "toelichting": None},
@@ -25,12 +30,24 @@ VISIT: dict[str, Any] = {
         {"categorie": "ggz", "urgentie": "laag", "toelichting": ""},
     ],
     "toestemmingen": [
-        {"partner": "buurtteam-overvecht", "doel": "warme_overdracht",
-         "categorieen": ["schulden", "opvoeding"], "geldig_tot": "2026-12-31"},
-        {"partner": "gemeente-werk-inkomen", "doel": "doorverwijzing",
-         "categorieen": ["schulden"], "geldig_tot": "2026-09-30"},
-        {"partner": "dock", "doel": "informeren",
-         "categorieen": ["eenzaamheid"], "geldig_tot": "2026-03-03"},  # expired before the visit
+        {
+            "partner": "buurtteam-overvecht",
+            "doel": "warme_overdracht",
+            "categorieen": ["schulden", "opvoeding"],
+            "geldig_tot": "2026-12-31",
+        },
+        {
+            "partner": "gemeente-werk-inkomen",
+            "doel": "doorverwijzing",
+            "categorieen": ["schulden"],
+            "geldig_tot": "2026-09-30",
+        },
+        {
+            "partner": "dock",
+            "doel": "informeren",
+            "categorieen": ["eenzaamheid"],
+            "geldig_tot": "2026-03-03",
+        },  # expired before the visit
     ],
 }
 
@@ -52,8 +69,14 @@ def test_only_signals_a_valid_consent_covers_are_published_person_level() -> Non
     events = _events(VISIT)
     [signal] = events["signal.consented"]
     assert signal["category"] == "schulden"
-    assert [c["partner"] for c in signal["consents"]] == ["buurtteam-overvecht", "gemeente-werk-inkomen"]
-    assert signal["consents"][0]["consent_ref"] == "HB-2026-000001/buurtteam-overvecht/warme_overdracht"
+    assert [c["partner"] for c in signal["consents"]] == [
+        "buurtteam-overvecht",
+        "gemeente-werk-inkomen",
+    ]
+    assert (
+        signal["consents"][0]["consent_ref"]
+        == "HB-2026-000001/buurtteam-overvecht/warme_overdracht"
+    )
     assert signal["resident"]["bsn"] == "111222333" and signal["complex"] == "CPX-OV-031"
 
 
@@ -62,7 +85,12 @@ def test_every_other_signal_becomes_a_deidentified_count() -> None:
     counts = {c["category"]: c for c in events["signal.count"]}
     # eenzaamheid: DOCK's consent expired the day before the visit; ggz: nobody consented.
     assert counts == {
-        "eenzaamheid": {"complex": "CPX-OV-031", "iso_week": "2026-W10", "category": "eenzaamheid", "count": 1},
+        "eenzaamheid": {
+            "complex": "CPX-OV-031",
+            "iso_week": "2026-W10",
+            "category": "eenzaamheid",
+            "count": 1,
+        },
         "ggz": {"complex": "CPX-OV-031", "iso_week": "2026-W10", "category": "ggz", "count": 2},
     }
     assert events["visit.count"] == [{"complex": "CPX-OV-031", "iso_week": "2026-W10", "count": 1}]
@@ -83,18 +111,24 @@ def test_a_visit_without_any_consent_publishes_nothing_person_level() -> None:
     assert sum(c["count"] for c in events["signal.count"]) == 4
 
 
-@pytest.mark.parametrize("change, code", [
-    (lambda v: v["bewoner"].update(bsn="123456789"), "bsn.elfproef"),
-    (lambda v: v["signalen"][0].update(categorie="onbekend"), "code.unknown"),
-    (lambda v: v["toestemmingen"][0].update(partner="politie"), "partner.unknown"),
-    (lambda v: v["toestemmingen"][0].update(partner="wijkaanpak-monitoring"), "partner.aggregates_only"),
-    (lambda v: v.update(bezoekdatum="2026-02-30"), "date.invalid"),
-    (lambda v: v.update(bezoekdatum="2099-01-01"), "date.future"),
-    (lambda v: v.update(vhe="49999999"), "vhe.unknown"),
-    (lambda v: v["bewoner"].pop("naam"), "field.missing"),
-    (lambda v: v.update(signalen="schulden"), "field.type"),
-    (lambda v: v["bewoner"].update(telefoon="bel mij"), "telefoon.format"),
-])
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        (lambda v: v["bewoner"].update(bsn="123456789"), "bsn.elfproef"),
+        (lambda v: v["signalen"][0].update(categorie="onbekend"), "code.unknown"),
+        (lambda v: v["toestemmingen"][0].update(partner="politie"), "partner.unknown"),
+        (
+            lambda v: v["toestemmingen"][0].update(partner="wijkaanpak-monitoring"),
+            "partner.aggregates_only",
+        ),
+        (lambda v: v.update(bezoekdatum="2026-02-30"), "date.invalid"),
+        (lambda v: v.update(bezoekdatum="2099-01-01"), "date.future"),
+        (lambda v: v.update(vhe="49999999"), "vhe.unknown"),
+        (lambda v: v["bewoner"].pop("naam"), "field.missing"),
+        (lambda v: v.update(signalen="schulden"), "field.type"),
+        (lambda v: v["bewoner"].update(telefoon="bel mij"), "telefoon.format"),
+    ],
+)
 def test_a_bad_visit_is_quarantined_as_a_whole(change, code: str) -> None:
     visit = copy.deepcopy(VISIT)
     change(visit)
@@ -105,8 +139,12 @@ def test_a_bad_visit_is_quarantined_as_a_whole(change, code: str) -> None:
 
 
 def test_a_broken_line_does_not_stop_the_run() -> None:
-    data = _line(VISIT) + b'{"registratie_id": "HB-2026-0000\n' + b"[1, 2]\n\n" + _line(
-        copy.deepcopy(VISIT) | {"registratie_id": "HB-2026-000002"})
+    data = (
+        _line(VISIT)
+        + b'{"registratie_id": "HB-2026-0000\n'
+        + b"[1, 2]\n\n"
+        + _line(copy.deepcopy(VISIT) | {"registratie_id": "HB-2026-000002"})
+    )
     summary, results = run(HomeVisitsConnector(), data, units=UNITS)
     assert (summary.read, summary.published, summary.quarantined) == (4, 2, 2)
     assert [r.record.line for r in results] == [1, 2, 3, 5]

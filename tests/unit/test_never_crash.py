@@ -17,9 +17,14 @@ from tests.unit.test_consents_feedback import FEEDBACK
 from tests.unit.test_home_visits import UNITS, VISIT
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                 max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -74,10 +79,26 @@ def test_any_planning_row_is_published_or_quarantined(cells: list[str]) -> None:
 
 
 @settings(max_examples=200)
-@given(st.dictionaries(st.sampled_from(["toestemming_id", "status", "huurdernummer", "vhe",
-                                        "partner", "doel", "categorieen", "ingangsdatum",
-                                        "geldig_tot", "mutatiedatum", "registratie_id"]),
-                       json_values))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "toestemming_id",
+                "status",
+                "huurdernummer",
+                "vhe",
+                "partner",
+                "doel",
+                "categorieen",
+                "ingangsdatum",
+                "geldig_tot",
+                "mutatiedatum",
+                "registratie_id",
+            ]
+        ),
+        json_values,
+    )
+)
 def test_any_consent_record_is_published_or_quarantined(record: dict) -> None:
     summary, _ = run(ConsentRegistryConnector(json_lines=True), orjson.dumps(record))
     assert summary.read == 1 and summary.published + summary.quarantined == 1

@@ -13,11 +13,22 @@ ROW = "THEMA-DREVEN;CPX-OV-031;40010001;Theemsdreef;101;;3563 ab;H0000001;bergin
 @pytest.mark.parametrize("name", ["stranger_planning_cp1252.csv", "stranger_planning_utf8bom.csv"])
 def test_a_strangers_export_gives_exact_counts(name: str) -> None:
     summary, results = run(PlanningConnector(), fixture(name))
-    assert (summary.read, summary.published, summary.duplicates, summary.quarantined) == (17, 7, 2, 8)
+    assert (summary.read, summary.published, summary.duplicates, summary.quarantined) == (
+        17,
+        7,
+        2,
+        8,
+    )
     assert summary.quarantined_lines == [13, 14, 15, 16, 17, 18, 19, 20]
     assert dict(summary.quarantine_reasons) == {
-        "postcode.format": 1, "date.invalid": 1, "date.future": 1, "code.unknown": 1,
-        "csv.field_count": 1, "field.missing": 1, "huisnummer.invalid": 1, "date.missing": 1,
+        "postcode.format": 1,
+        "date.invalid": 1,
+        "date.future": 1,
+        "code.unknown": 1,
+        "csv.field_count": 1,
+        "field.missing": 1,
+        "huisnummer.invalid": 1,
+        "date.missing": 1,
     }
     milestones = [e.data for r in results for e in r.events if e.name == "renovation.milestone"]
     assert {m["address"]["postcode"] for m in milestones} == {"3563AB", "3563AC", "3563AD"}
@@ -40,11 +51,20 @@ def test_a_valid_row_maps_to_one_milestone() -> None:
     [event] = result.events
     assert event.key == "40010001" and event.subject == "40010001"
     assert event.data == {
-        "project": "THEMA-DREVEN", "complex": "CPX-OV-031", "unit_id": "40010001",
-        "address": {"street": "Theemsdreef", "house_number": 101, "addition": None,
-                    "postcode": "3563AB"},
-        "tenant_number": "H0000001", "milestone": "berging_leeg",
-        "planned_date": "2026-03-01", "realised_date": "2026-03-02", "status": "gerealiseerd",
+        "project": "THEMA-DREVEN",
+        "complex": "CPX-OV-031",
+        "unit_id": "40010001",
+        "address": {
+            "street": "Theemsdreef",
+            "house_number": 101,
+            "addition": None,
+            "postcode": "3563AB",
+        },
+        "tenant_number": "H0000001",
+        "milestone": "berging_leeg",
+        "planned_date": "2026-03-01",
+        "realised_date": "2026-03-02",
+        "status": "gerealiseerd",
         "remark": None,
     }
 
@@ -71,8 +91,11 @@ def test_every_reason_of_a_bad_row_is_reported_without_its_values() -> None:
     _, [result] = run(PlanningConnector(), f"{HEADER}\n{row}\n".encode())
     assert result.outcome == "quarantined"
     assert {(r.code, r.field) for r in result.reasons} == {
-        ("huisnummer.invalid", "huisnummer"), ("postcode.format", "postcode"),
-        ("code.unknown", "mijlpaal"), ("date.invalid", "gepland"), ("date.future", "gerealiseerd"),
+        ("huisnummer.invalid", "huisnummer"),
+        ("postcode.format", "postcode"),
+        ("code.unknown", "mijlpaal"),
+        ("date.invalid", "gepland"),
+        ("date.future", "gerealiseerd"),
     }
     [quarantine] = result.events
     assert quarantine.data["line"] == 2 and quarantine.data["raw"] == row

@@ -25,9 +25,15 @@ def _elfproef_complete(first8: str) -> str | None:
     return None if last == 10 else first8 + str(last)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("3563 ab", "3563AB"), ("3563AB", "3563AB"), (" 3561  xz ", "3561XZ"), ("3564\tcd", "3564CD"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("3563 ab", "3563AB"),
+        ("3563AB", "3563AB"),
+        (" 3561  xz ", "3561XZ"),
+        ("3564\tcd", "3564CD"),
+    ],
+)
 def test_postcodes_are_normalised(raw: str, expected: str) -> None:
     assert normalise_postcode(raw) == expected
 
@@ -39,8 +45,13 @@ def test_bad_postcodes_are_refused(raw: str) -> None:
     assert error.value.code == "postcode.format"
 
 
-@given(st.integers(1000, 9999), st.sampled_from("ABCDEFGHJKLMNPRTUVWXYZ"),
-       st.sampled_from("ABCEFGHJKLMNPRTUVWXYZ"), st.sampled_from(["", " ", "  "]), st.booleans())
+@given(
+    st.integers(1000, 9999),
+    st.sampled_from("ABCDEFGHJKLMNPRTUVWXYZ"),
+    st.sampled_from("ABCEFGHJKLMNPRTUVWXYZ"),
+    st.sampled_from(["", " ", "  "]),
+    st.booleans(),
+)
 def test_every_written_form_of_a_postcode_normalises_to_one(
     digits: int, first: str, second: str, gap: str, lower: bool
 ) -> None:
@@ -51,13 +62,19 @@ def test_every_written_form_of_a_postcode_normalises_to_one(
 
 @given(st.dates(date(1900, 1, 1), date(2100, 12, 31)), st.booleans())
 def test_both_date_formats_parse_to_the_same_day(day: date, zeros: bool) -> None:
-    dmy = f"{day.day:02d}-{day.month:02d}-{day.year}" if zeros else f"{day.day}-{day.month}-{day.year}"
+    dmy = (
+        f"{day.day:02d}-{day.month:02d}-{day.year}"
+        if zeros
+        else f"{day.day}-{day.month}-{day.year}"
+    )
     assert parse_date(dmy) == day
     assert parse_date(day.isoformat()) == day
 
 
-@pytest.mark.parametrize("raw", ["31-2-2026", "2026-02-30", "29-2-2025", "1/3/2026", "2026-3-1",
-                                 "13-13-2026", "gisteren", ""])
+@pytest.mark.parametrize(
+    "raw",
+    ["31-2-2026", "2026-02-30", "29-2-2025", "1/3/2026", "2026-3-1", "13-13-2026", "gisteren", ""],
+)
 def test_impossible_or_unknown_dates_are_refused(raw: str) -> None:
     with pytest.raises(RuleError) as error:
         parse_date(raw)
@@ -92,8 +109,9 @@ def test_error_never_quotes_the_value() -> None:
     assert "123456789" not in str(error.value)
 
 
-@pytest.mark.parametrize("raw, ok", [("12", True), ("1", True), ("0", False), ("12a", False),
-                                     ("-3", False), ("", False)])
+@pytest.mark.parametrize(
+    "raw, ok", [("12", True), ("1", True), ("0", False), ("12a", False), ("-3", False), ("", False)]
+)
 def test_house_numbers(raw: str, ok: bool) -> None:
     if ok:
         assert parse_house_number(raw) == int(raw)

@@ -34,11 +34,23 @@ CONSENT_HEADER = (
     "mutatiedatum;registratie_id"
 )
 VISIT_KEYS = [
-    "registratie_id", "bezoekdatum", "vhe", "huurdernummer", "medewerker", "bewoner", "signalen",
+    "registratie_id",
+    "bezoekdatum",
+    "vhe",
+    "huurdernummer",
+    "medewerker",
+    "bewoner",
+    "signalen",
     "toestemmingen",
 ]
 FEEDBACK_KEYS = [
-    "terugmelding_id", "partner", "vhe", "huurdernummer", "datum", "soort", "toelichting",
+    "terugmelding_id",
+    "partner",
+    "vhe",
+    "huurdernummer",
+    "datum",
+    "soort",
+    "toelichting",
     "registratie_id",
 ]
 LANGUAGES = {"nl", "ar", "tr", "en", "pl", "so", "ti", "fa", "uk", "zh", "es"}
@@ -214,7 +226,7 @@ def _records(folder: Path, name: str) -> list[tuple[int, str]]:
     """(line number, text) of every non-blank data record."""
     lines = planning_lines(folder) if name == "planning.csv" else text_lines(folder, name)
     start = 2 if name.endswith(".csv") else 1
-    return [(n, line) for n, line in enumerate(lines[start - 1:], start=start) if line.strip()]
+    return [(n, line) for n, line in enumerate(lines[start - 1 :], start=start) if line.strip()]
 
 
 def visits(folder: Path) -> list[dict[str, Any]]:
@@ -322,7 +334,8 @@ def test_visits_follow_realised_home_visit_milestones(clean: Path) -> None:
     realised = {
         (r["vhe"], parse_day(r["gerealiseerd"]).isoformat()): r["huurdernummer"]
         for r in planning_rows(clean)
-        if r["mijlpaal"] in ("huisbezoek_vooraf", "afrondend_huisbezoek") and r["gerealiseerd"]
+        if r["mijlpaal"] in ("huisbezoek_vooraf", "afrondend_huisbezoek")
+        and r["gerealiseerd"]
         and r["huurdernummer"]
     }
     records = visits(clean)
@@ -342,8 +355,9 @@ def test_residents_and_signals_are_plausible(clean: Path) -> None:
     assert all(elfproef(bsn) for bsn in with_bsn)
     assert 0.5 <= len(with_bsn) / len(records) <= 0.7
     assert {r["taal"] for r in residents if "taal" in r} <= LANGUAGES
-    assert all(re.fullmatch(r"(06-?\d{8}|06( \d\d){4}|\+31 ?6 ?\d{8})", r["telefoon"])
-               for r in residents)
+    assert all(
+        re.fullmatch(r"(06-?\d{8}|06( \d\d){4}|\+31 ?6 ?\d{8})", r["telefoon"]) for r in residents
+    )
     names = "".join(r["naam"] for r in residents)
     for script in (r"[\u0600-\u06ff]", r"[\u1200-\u137f]", r"[\u0400-\u04ff]", r"[\u4e00-\u9fff]"):
         assert re.search(script, names), script
@@ -387,13 +401,30 @@ def test_consent_registry_mirrors_the_visits(clean: Path) -> None:
     given = {r["toestemming_id"]: r for r in rows if r["status"] == "gegeven"}
     assert len(given) == sum(r["status"] == "gegeven" for r in rows)
     expected = Counter(
-        (v["registratie_id"], c["partner"], c["doel"], "|".join(c["categorieen"]),
-         v["bezoekdatum"], c["geldig_tot"], v["vhe"], v["huurdernummer"])
-        for v in visits(clean) for c in v["toestemmingen"]
+        (
+            v["registratie_id"],
+            c["partner"],
+            c["doel"],
+            "|".join(c["categorieen"]),
+            v["bezoekdatum"],
+            c["geldig_tot"],
+            v["vhe"],
+            v["huurdernummer"],
+        )
+        for v in visits(clean)
+        for c in v["toestemmingen"]
     )
     actual = Counter(
-        (r["registratie_id"], r["partner"], r["doel"], r["categorieen"], r["ingangsdatum"],
-         r["geldig_tot"], r["vhe"], r["huurdernummer"])
+        (
+            r["registratie_id"],
+            r["partner"],
+            r["doel"],
+            r["categorieen"],
+            r["ingangsdatum"],
+            r["geldig_tot"],
+            r["vhe"],
+            r["huurdernummer"],
+        )
         for r in given.values()
     )
     assert actual == expected
@@ -452,8 +483,11 @@ _PROBLEMS = {
 def test_manifest_counts_match_the_files(which: str, request: pytest.FixtureRequest) -> None:
     folder: Path = request.getfixturevalue(which)
     meta = manifest(folder)
-    assert (meta["seed"], meta["as_of"], meta["faults"]) == (7, AS_OF.isoformat(),
-                                                             6 if which == "faulty" else 0)
+    assert (meta["seed"], meta["as_of"], meta["faults"]) == (
+        7,
+        AS_OF.isoformat(),
+        6 if which == "faulty" else 0,
+    )
     for name, stats in meta["files"].items():
         records = _records(folder, name)
         faults = {f["line"]: f["reason"] for f in stats["faults"]}
@@ -461,8 +495,9 @@ def test_manifest_counts_match_the_files(which: str, request: pytest.FixtureRequ
         assert {n: p for n, p in found.items() if p} == {n: {r} for n, r in faults.items()}, name
         if name == "planning.csv":
             rows = [csv_row(line) for n, line in records if n not in faults]
-            keys = [(r[2], r[8], parse_day(r[9]), parse_day(r[10]) if r[10] else None)
-                    for r in rows]
+            keys = [
+                (r[2], r[8], parse_day(r[9]), parse_day(r[10]) if r[10] else None) for r in rows
+            ]
         else:
             keys = [line for n, line in records if n not in faults]
         duplicates = len(keys) - len(set(keys))
@@ -477,22 +512,40 @@ def test_manifest_counts_match_the_files(which: str, request: pytest.FixtureRequ
 def test_six_faults_of_every_kind_are_planted(faulty: Path) -> None:
     files = manifest(faulty)["files"]
     assert {name: (s["faulty"], s["duplicates"]) for name, s in files.items()} == {
-        "planning.csv": (6, 6), "home_visits.jsonl": (6, 0), "consents.csv": (6, 0),
+        "planning.csv": (6, 6),
+        "home_visits.jsonl": (6, 0),
+        "consents.csv": (6, 0),
         "feedback.jsonl": (6, 0),
     }
     reasons = {name: Counter(f["reason"] for f in s["faults"]) for name, s in files.items()}
     assert set(reasons["planning.csv"]) == {
-        "postcode.format", "date.invalid", "date.future", "code.unknown", "csv.field_count",
+        "postcode.format",
+        "date.invalid",
+        "date.future",
+        "code.unknown",
+        "csv.field_count",
         "huisnummer.invalid",
     }
     assert set(reasons["home_visits.jsonl"]) == {
-        "json.invalid", "bsn.elfproef", "code.unknown", "partner.unknown",
-        "partner.aggregates_only", "date.invalid",
+        "json.invalid",
+        "bsn.elfproef",
+        "code.unknown",
+        "partner.unknown",
+        "partner.aggregates_only",
+        "date.invalid",
     }
     assert set(reasons["consents.csv"]) == {
-        "partner.unknown", "code.unknown", "date.invalid", "date.order"}
+        "partner.unknown",
+        "code.unknown",
+        "date.invalid",
+        "date.order",
+    }
     assert set(reasons["feedback.jsonl"]) == {
-        "json.invalid", "code.unknown", "partner.unknown", "date.invalid"}
+        "json.invalid",
+        "code.unknown",
+        "partner.unknown",
+        "date.invalid",
+    }
     for stats in files.values():
         lines = [f["line"] for f in stats["faults"]]
         assert lines == sorted(lines) and lines[-1] - lines[0] > stats["records"] // 2

@@ -61,8 +61,9 @@ def _rng(seed: int, count: int, name: str) -> Random:
     return Random(f"wijkbrug/{seed}/faults/{count}/{name}")
 
 
-def _bases(items: list[T], count: int, rng: Random, fits: Callable[[int, T], bool],
-           taken: set[int]) -> list[tuple[int, int]]:
+def _bases(
+    items: list[T], count: int, rng: Random, fits: Callable[[int, T], bool], taken: set[int]
+) -> list[tuple[int, int]]:
     """Up to ``count`` pairs (i, index): distinct indices spread evenly over ``items``.
 
     The i-th index must satisfy ``fits(i, item)``; ``taken`` indices are skipped, and the
@@ -108,8 +109,11 @@ def _planning_fault(kind: str, row: PlanRow, occurrence: int) -> list[str]:
     postcode = row.unit.postcode
     if kind == "postcode_malformed":
         # '356 AB' (a digit short) or 'AB3562' (letters first)
-        moved[6] = f"{postcode[:3]} {postcode[4:]}" if occurrence % 2 == 0 else (
-            postcode[4:] + postcode[:4])
+        moved[6] = (
+            f"{postcode[:3]} {postcode[4:]}"
+            if occurrence % 2 == 0
+            else (postcode[4:] + postcode[:4])
+        )
         return moved
     if kind == "planned_date_impossible":
         fields[9] = f"31-2-{row.planned.year}"
@@ -187,12 +191,14 @@ def _visit_fault(kind: str, visit: Visit, registration_id: str, rng: Random) -> 
         if record["toestemmingen"]:
             record["toestemmingen"][0]["partner"] = partner
         else:
-            record["toestemmingen"].append({
-                "partner": partner,
-                "doel": "informeren",
-                "categorieen": [record["signalen"][0]["categorie"]],
-                "geldig_tot": add_months(visit.day, 6).isoformat(),
-            })
+            record["toestemmingen"].append(
+                {
+                    "partner": partner,
+                    "doel": "informeren",
+                    "categorieen": [record["signalen"][0]["categorie"]],
+                    "geldig_tot": add_months(visit.day, 6).isoformat(),
+                }
+            )
     elif kind == "visit_date_impossible":
         record["bezoekdatum"] = _impossible(visit.day)
     else:
@@ -211,8 +217,9 @@ def plant_visits(visits: list[Visit], count: int, seed: int) -> list[Entry[str]]
         visit = visits[index]
         used[visit.day.year] += 1
         registration_id = f"HB-{visit.day.year}-{used[visit.day.year]:06d}"
-        extras.append((index, Entry(_visit_fault(kind, visit, registration_id, rng),
-                                    (kind, reason))))
+        extras.append(
+            (index, Entry(_visit_fault(kind, visit, registration_id, rng), (kind, reason)))
+        )
     return _assemble(valid, extras)
 
 
@@ -236,8 +243,9 @@ def _consent_fault(kind: str, row: list[str], consent_id: str, rng: Random) -> l
     return fields
 
 
-def plant_consents(rows: list[list[str]], count: int, seed: int,
-                   next_number: int) -> list[Entry[list[str]]]:
+def plant_consents(
+    rows: list[list[str]], count: int, seed: int, next_number: int
+) -> list[Entry[list[str]]]:
     """Registry rows plus ``count`` faulty ``gegeven`` rows with fresh toestemming_ids.
 
     A faulty row goes after the last row of its mutatiedatum, so the file stays sorted.

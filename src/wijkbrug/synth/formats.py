@@ -8,8 +8,18 @@ import json
 from typing import Any
 
 PLANNING_HEADER = (
-    "project", "complex", "vhe", "straat", "huisnummer", "toevoeging", "postcode",
-    "huurdernummer", "mijlpaal", "gepland", "gerealiseerd", "opmerking",
+    "project",
+    "complex",
+    "vhe",
+    "straat",
+    "huisnummer",
+    "toevoeging",
+    "postcode",
+    "huurdernummer",
+    "mijlpaal",
+    "gepland",
+    "gerealiseerd",
+    "opmerking",
 )
 
 

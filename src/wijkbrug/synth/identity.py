@@ -47,5 +47,5 @@ def format_phone(digits: str, rng: Random) -> str:
         return f"+31 6 {digits}"
     if style == 3:
         return f"+316{digits}"
-    pairs = " ".join(digits[i:i + 2] for i in range(0, 8, 2))
+    pairs = " ".join(digits[i : i + 2] for i in range(0, 8, 2))
     return f"06 {pairs}"

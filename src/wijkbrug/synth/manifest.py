@@ -47,7 +47,8 @@ class FileStats:
         """Stats of ``entries`` written one per line from ``first_line`` on."""
         faults = tuple(
             PlantedFault(first_line + index, entry.fault[0], entry.fault[1])
-            for index, entry in enumerate(entries) if entry.fault
+            for index, entry in enumerate(entries)
+            if entry.fault
         )
         duplicates = sum(entry.duplicate for entry in entries)
         return cls(len(entries), duplicates, len(faults), faults)

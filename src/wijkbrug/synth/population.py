@@ -117,15 +117,17 @@ def build_population(seed: int) -> list[Unit]:
                 number += 0 if split else 1
                 last_split = split
                 occupied = index not in vacant
-                units.append(Unit(
-                    complex=complex_id,
-                    street=street,
-                    number=number,
-                    addition=addition,
-                    postcode=postcodes[(floor - 1) // FLOORS_PER_POSTCODE],
-                    vhe=str(vhe_base + floor * 20 + door),
-                    floor=floor,
-                    tenant=f"H{tenants[index]}" if occupied else None,
-                    household=_household(rng) if occupied else None,
-                ))
+                units.append(
+                    Unit(
+                        complex=complex_id,
+                        street=street,
+                        number=number,
+                        addition=addition,
+                        postcode=postcodes[(floor - 1) // FLOORS_PER_POSTCODE],
+                        vhe=str(vhe_base + floor * 20 + door),
+                        floor=floor,
+                        tenant=f"H{tenants[index]}" if occupied else None,
+                        household=_household(rng) if occupied else None,
+                    )
+                )
     return units

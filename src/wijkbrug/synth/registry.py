@@ -11,18 +11,38 @@ from wijkbrug.synth.dates import add_days
 from wijkbrug.synth.visits import GivenConsent, Visit
 
 CONSENT_HEADER = (
-    "toestemming_id", "status", "huurdernummer", "vhe", "partner", "doel", "categorieen",
-    "ingangsdatum", "geldig_tot", "mutatiedatum", "registratie_id",
+    "toestemming_id",
+    "status",
+    "huurdernummer",
+    "vhe",
+    "partner",
+    "doel",
+    "categorieen",
+    "ingangsdatum",
+    "geldig_tot",
+    "mutatiedatum",
+    "registratie_id",
 )
 _FEEDBACK_NOTES: dict[str, tuple[str, ...]] = {
-    "contact_gelegd": ("Eerste gesprek gevoerd", "Telefonisch contact, afspraak gepland",
-                       "Kennismaking bij bewoner thuis"),
-    "geen_contact_mogelijk": ("Drie keer gebeld, geen gehoor", "Niet thuis bij huisbezoek",
-                              "Telefoonnummer klopt niet"),
-    "warme_overdracht_afgerond": ("Samen met wijkconsulent langs geweest",
-                                  "Overdracht in logeerwoning afgerond"),
-    "doorverwezen": ("Doorverwezen naar schuldhulpverlening", "Doorverwezen naar huisarts",
-                     "Aangemeld bij taalcafé"),
+    "contact_gelegd": (
+        "Eerste gesprek gevoerd",
+        "Telefonisch contact, afspraak gepland",
+        "Kennismaking bij bewoner thuis",
+    ),
+    "geen_contact_mogelijk": (
+        "Drie keer gebeld, geen gehoor",
+        "Niet thuis bij huisbezoek",
+        "Telefoonnummer klopt niet",
+    ),
+    "warme_overdracht_afgerond": (
+        "Samen met wijkconsulent langs geweest",
+        "Overdracht in logeerwoning afgerond",
+    ),
+    "doorverwezen": (
+        "Doorverwezen naar schuldhulpverlening",
+        "Doorverwezen naar huisarts",
+        "Aangemeld bij taalcafé",
+    ),
     "hulpverlening_gestart": ("Traject gestart", "Budgetbeheer gestart"),
     "afgesloten": ("Hulpvraag afgerond", "Bewoner ziet af van verdere hulp"),
 }
@@ -41,10 +61,17 @@ class Consent:
         """One registry row; only a ``gegeven`` row lists the categories."""
         unit = self.visit.unit
         return [
-            self.consent_id, status, unit.tenant or "", unit.vhe, self.given.partner,
-            self.given.purpose, "|".join(self.given.categories) if status == "gegeven" else "",
-            self.visit.day.isoformat(), self.given.valid_until.isoformat(),
-            changed_on.isoformat(), self.visit.registration_id,
+            self.consent_id,
+            status,
+            unit.tenant or "",
+            unit.vhe,
+            self.given.partner,
+            self.given.purpose,
+            "|".join(self.given.categories) if status == "gegeven" else "",
+            self.visit.day.isoformat(),
+            self.given.valid_until.isoformat(),
+            changed_on.isoformat(),
+            self.visit.registration_id,
         ]
 
 
@@ -73,11 +100,17 @@ def consent_rows(consents: list[Consent], as_of: date) -> list[list[str]]:
     """
     keyed: list[tuple[date, str, list[str]]] = []
     for consent in consents:
-        keyed.append((consent.visit.day, consent.consent_id,
-                      consent.row("gegeven", consent.visit.day)))
+        keyed.append(
+            (consent.visit.day, consent.consent_id, consent.row("gegeven", consent.visit.day))
+        )
         if consent.withdrawn_on is not None and consent.withdrawn_on <= as_of:
-            keyed.append((consent.withdrawn_on, consent.consent_id,
-                          consent.row("ingetrokken", consent.withdrawn_on)))
+            keyed.append(
+                (
+                    consent.withdrawn_on,
+                    consent.consent_id,
+                    consent.row("ingetrokken", consent.withdrawn_on),
+                )
+            )
         elif consent.given.valid_until < as_of:
             expired = add_days(consent.given.valid_until, 1)
             keyed.append((expired, consent.consent_id, consent.row("verlopen", expired)))
@@ -128,16 +161,24 @@ def build_feedback(consents: list[Consent], seed: int, as_of: date) -> list[dict
             if day > end:
                 break
             visit = consent.visit
-            keyed.append((day.isoformat(), visit.registration_id, consent.given.partner, order, {
-                "terugmelding_id": "",
-                "partner": consent.given.partner,
-                "vhe": visit.unit.vhe,
-                "huurdernummer": visit.unit.tenant,
-                "datum": day.isoformat(),
-                "soort": kind,
-                "toelichting": note,
-                "registratie_id": visit.registration_id,
-            }))
+            keyed.append(
+                (
+                    day.isoformat(),
+                    visit.registration_id,
+                    consent.given.partner,
+                    order,
+                    {
+                        "terugmelding_id": "",
+                        "partner": consent.given.partner,
+                        "vhe": visit.unit.vhe,
+                        "huurdernummer": visit.unit.tenant,
+                        "datum": day.isoformat(),
+                        "soort": kind,
+                        "toelichting": note,
+                        "registratie_id": visit.registration_id,
+                    },
+                )
+            )
     keyed.sort(key=lambda item: item[:4])
     records = [item[4] for item in keyed]
     for number, record in enumerate(records, start=1):

@@ -17,13 +17,21 @@ from wijkbrug.synth.population import PROJECT, UNITS_PER_FLOOR, Unit
 FIRST_START = date(2025, 9, 1)
 _CHRISTMAS = (date(2025, 12, 19), date(2026, 1, 4))
 #: Milestones that need the resident; a vacant home never realises them.
-RESIDENT_MILESTONES = frozenset({
-    "huisbezoek_vooraf", "planning_gecommuniceerd", "verhuisd_logeerwoning", "terug_in_woning",
-    "afrondend_huisbezoek",
-})
+RESIDENT_MILESTONES = frozenset(
+    {
+        "huisbezoek_vooraf",
+        "planning_gecommuniceerd",
+        "verhuisd_logeerwoning",
+        "terug_in_woning",
+        "afrondend_huisbezoek",
+    }
+)
 VISIT_MILESTONES = ("huisbezoek_vooraf", "afrondend_huisbezoek")
 _REPLANNABLE = (
-    "huisbezoek_vooraf", "planning_gecommuniceerd", "renovatie_gestart", "renovatie_opgeleverd",
+    "huisbezoek_vooraf",
+    "planning_gecommuniceerd",
+    "renovatie_gestart",
+    "renovatie_opgeleverd",
     "afrondend_huisbezoek",
 )
 STAYS_HOME = "blijft thuis tijdens renovatie"
@@ -93,8 +101,16 @@ class PlanRow:
         """The twelve fields in header order."""
         u = self.unit
         return [
-            PROJECT, u.complex, u.vhe, u.street, str(u.number), u.addition, self.postcode_text,
-            u.tenant or "", self.milestone, format_date(self.planned, self.planned_style),
+            PROJECT,
+            u.complex,
+            u.vhe,
+            u.street,
+            str(u.number),
+            u.addition,
+            self.postcode_text,
+            u.tenant or "",
+            self.milestone,
+            format_date(self.planned, self.planned_style),
             format_date(self.realised, self.realised_style) if self.realised else "",
             self.remark,
         ]
@@ -108,8 +124,12 @@ class PlanRow:
 def _postcode_text(postcode: str, rng: Random) -> str:
     style = rng.choices(range(4), (80, 12, 4, 4))[0]
     digits, letters = postcode[:4], postcode[4:]
-    return (postcode, f"{digits} {letters}", f"{digits} {letters.lower()}",
-            f"{digits}{letters.lower()}")[style]
+    return (
+        postcode,
+        f"{digits} {letters}",
+        f"{digits} {letters.lower()}",
+        f"{digits}{letters.lower()}",
+    )[style]
 
 
 def _group_starts(groups: int, rng: Random) -> list[date]:
@@ -181,10 +201,30 @@ def _unit_rows(unit: Unit, start: date, as_of: date, rng: Random) -> list[PlanRo
                 stopped = True
         planned_style, realised_style, old_style = styles[i]
         if milestone == replan and old_planned is not None:
-            rows.append(PlanRow(unit, milestone, old_planned, None, replan_remark,
-                                postcodes[-1], old_style, realised_style))
-        rows.append(PlanRow(unit, milestone, planned[i], realised, remark, postcodes[i],
-                            planned_style, realised_style))
+            rows.append(
+                PlanRow(
+                    unit,
+                    milestone,
+                    old_planned,
+                    None,
+                    replan_remark,
+                    postcodes[-1],
+                    old_style,
+                    realised_style,
+                )
+            )
+        rows.append(
+            PlanRow(
+                unit,
+                milestone,
+                planned[i],
+                realised,
+                remark,
+                postcodes[i],
+                planned_style,
+                realised_style,
+            )
+        )
     return rows
 
 

@@ -20,44 +20,87 @@ from wijkbrug.synth.timeline import VISIT_MILESTONES, PlanRow
 
 #: How often a category is signalled (relative weights).
 _CATEGORY_WEIGHTS: dict[str, float] = {
-    "renovatiestress": 20, "schulden": 14, "armoede": 12, "eenzaamheid": 12, "gezondheid": 10,
-    "taal": 9, "werkloosheid": 6, "zorgstelsel": 5, "dagbesteding": 4, "mobiliteit": 4,
-    "opvoeding": 3, "ggz": 3, "vervuiling": 2, "wantrouwen_overheid": 2,
+    "renovatiestress": 20,
+    "schulden": 14,
+    "armoede": 12,
+    "eenzaamheid": 12,
+    "gezondheid": 10,
+    "taal": 9,
+    "werkloosheid": 6,
+    "zorgstelsel": 5,
+    "dagbesteding": 4,
+    "mobiliteit": 4,
+    "opvoeding": 3,
+    "ggz": 3,
+    "vervuiling": 2,
+    "wantrouwen_overheid": 2,
 }
 _URGENCY_WEIGHTS = (("laag", 30), ("normaal", 50), ("hoog", 17), ("acuut", 3))
 _NOTES: dict[str, tuple[str, ...]] = {
-    "schulden": ("Betalingsachterstand bij energieleverancier",
-                 "Openstaande rekeningen, post wordt niet geopend",
-                 "Huurachterstand van twee maanden", "Aanmaningen van zorgverzekeraar"),
-    "armoede": ("Moeite met boodschappen aan het eind van de maand",
-                "Geen geld voor nieuwe gordijnen na renovatie", "Maakt gebruik van voedselbank"),
-    "opvoeding": ("Zorgen over gedrag zoon op school", "Alleenstaande ouder, wil ondersteuning",
-                  "Vragen over puberteit en grenzen stellen"),
-    "ggz": ("Bewoner geeft aan veel te piekeren", "Somber, slaapt slecht",
-            "Eerder behandeld, nu geen hulp meer"),
-    "eenzaamheid": ("Weinig contact met buren of familie", "Komt nauwelijks buiten",
-                    "Partner recent overleden"),
-    "taal": ("Spreekt beperkt Nederlands, brieven worden niet begrepen",
-             "Kind tolkt tijdens gesprek", "Wil graag taalles volgen"),
+    "schulden": (
+        "Betalingsachterstand bij energieleverancier",
+        "Openstaande rekeningen, post wordt niet geopend",
+        "Huurachterstand van twee maanden",
+        "Aanmaningen van zorgverzekeraar",
+    ),
+    "armoede": (
+        "Moeite met boodschappen aan het eind van de maand",
+        "Geen geld voor nieuwe gordijnen na renovatie",
+        "Maakt gebruik van voedselbank",
+    ),
+    "opvoeding": (
+        "Zorgen over gedrag zoon op school",
+        "Alleenstaande ouder, wil ondersteuning",
+        "Vragen over puberteit en grenzen stellen",
+    ),
+    "ggz": (
+        "Bewoner geeft aan veel te piekeren",
+        "Somber, slaapt slecht",
+        "Eerder behandeld, nu geen hulp meer",
+    ),
+    "eenzaamheid": (
+        "Weinig contact met buren of familie",
+        "Komt nauwelijks buiten",
+        "Partner recent overleden",
+    ),
+    "taal": (
+        "Spreekt beperkt Nederlands, brieven worden niet begrepen",
+        "Kind tolkt tijdens gesprek",
+        "Wil graag taalles volgen",
+    ),
     "werkloosheid": ("Sinds kort werkloos", "Zoekt werk, wil hulp bij cv", "Uitkering loopt af"),
     "dagbesteding": ("Zoekt zinvolle dagbesteding", "Wil vrijwilligerswerk doen in de wijk"),
-    "vervuiling": ("Woning erg vol, berging moeilijk leeg te krijgen",
-                   "Hygiëne in woning baart zorgen"),
+    "vervuiling": (
+        "Woning erg vol, berging moeilijk leeg te krijgen",
+        "Hygiëne in woning baart zorgen",
+    ),
     "wantrouwen_overheid": ("Wil geen contact met gemeente", "Negatieve ervaringen met instanties"),
     "zorgstelsel": ("Weet niet hoe huisarts of zorgtoeslag werkt", "Zorgverzekering niet geregeld"),
-    "gezondheid": ("Slecht ter been, trap is probleem bij verhuizing", "Chronische longklachten",
-                   "Diabetes, medicatie bij de hand houden tijdens verhuizing"),
+    "gezondheid": (
+        "Slecht ter been, trap is probleem bij verhuizing",
+        "Chronische longklachten",
+        "Diabetes, medicatie bij de hand houden tijdens verhuizing",
+    ),
     "mobiliteit": ("Rolstoelgebruiker, lift nodig bij logeerwoning", "Kan niet zelf sjouwen"),
-    "renovatiestress": ("Ziet op tegen verhuizing naar logeerwoning",
-                        "Onrustig over planning en inpakken", "Zorgen over spullen in de berging"),
+    "renovatiestress": (
+        "Ziet op tegen verhuizing naar logeerwoning",
+        "Onrustig over planning en inpakken",
+        "Zorgen over spullen in de berging",
+    ),
 }
 #: Categories each person-level partner works on; buurtteam takes anything.
 PARTNER_DOMAINS: dict[str, tuple[str, ...]] = {
     "buurtteam-overvecht": SIGNAL_CATEGORIES,
     "gemeente-werk-inkomen": ("schulden", "armoede", "werkloosheid", "dagbesteding"),
     "dock": ("eenzaamheid", "dagbesteding", "renovatiestress", "gezondheid", "mobiliteit"),
-    "bewonersverbinders": ("taal", "eenzaamheid", "zorgstelsel", "renovatiestress", "armoede",
-                           "dagbesteding"),
+    "bewonersverbinders": (
+        "taal",
+        "eenzaamheid",
+        "zorgstelsel",
+        "renovatiestress",
+        "armoede",
+        "dagbesteding",
+    ),
 }
 _PARTNER_TRIGGERS: dict[str, frozenset[str]] = {
     "buurtteam-overvecht": frozenset(SIGNAL_CATEGORIES),
@@ -134,8 +177,11 @@ def _signals(visit: Visit, rng: Random) -> list[dict[str, str]]:
         weights["renovatiestress"] *= 0.3
     count = rng.choices((1, 2, 3, 4), (40, 30, 20, 10))[0]
     return [
-        {"categorie": category, "urgentie": _pick(rng, _URGENCY_WEIGHTS),
-         "toelichting": rng.choice(_NOTES[category])}
+        {
+            "categorie": category,
+            "urgentie": _pick(rng, _URGENCY_WEIGHTS),
+            "toelichting": rng.choice(_NOTES[category]),
+        }
         for category in _weighted_sample(rng, weights, count)
     ]
 
@@ -146,8 +192,7 @@ def _consents(visit: Visit, signalled: list[str], rng: Random) -> list[GivenCons
         return []
     present = set(signalled)
     weights = {
-        partner: (4.0 if partner == "buurtteam-overvecht" else 3.0)
-        if present & triggers else 0.4
+        partner: (4.0 if partner == "buurtteam-overvecht" else 3.0) if present & triggers else 0.4
         for partner, triggers in _PARTNER_TRIGGERS.items()
     }
     partners = _weighted_sample(rng, weights, rng.choices((1, 2), (70, 30))[0])
@@ -163,12 +208,14 @@ def _consents(visit: Visit, signalled: list[str], rng: Random) -> list[GivenCons
         if extra and (not relevant or rng.random() < 0.12):
             relevant.append(rng.choice(extra))
         chosen = set(relevant)
-        consents.append(GivenConsent(
-            partner=partner,
-            purpose=_pick(rng, _PURPOSE_WEIGHTS[visit.milestone]),
-            categories=tuple(c for c in SIGNAL_CATEGORIES if c in chosen),
-            valid_until=add_months(visit.day, rng.choice((6, 6, 9, 12, 12))),
-        ))
+        consents.append(
+            GivenConsent(
+                partner=partner,
+                purpose=_pick(rng, _PURPOSE_WEIGHTS[visit.milestone]),
+                categories=tuple(c for c in SIGNAL_CATEGORIES if c in chosen),
+                valid_until=add_months(visit.day, rng.choice((6, 6, 9, 12, 12))),
+            )
+        )
     return consents
 
 
@@ -224,4 +271,3 @@ def build_visits(rows: list[PlanRow], seed: int) -> list[Visit]:
         visit.registration_id = f"HB-{visit.day.year}-{per_year[visit.day.year]:06d}"
         _fill(visit, seed)
     return visits
-
