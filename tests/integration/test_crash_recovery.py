@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -108,3 +109,5 @@ def test_kill_9_mid_run_then_rerun_publishes_every_event_exactly_once(
     assert 0 < after_crash < expected, "the first run was cut off part-way"
     assert len(ids) == expected, "every valid row is on the topic"
     assert len(set(ids)) == len(ids), "and none of them twice"
+    summary = json.loads(out.splitlines()[-1])
+    assert (summary["duplicates"], summary["published"]) == (after_crash, expected - after_crash)
