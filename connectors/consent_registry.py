@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from wijkbrug.codes import CONSENT_STATES, PURPOSES, SIGNAL_CATEGORIES
+from wijkbrug.codes import CONSENT_COLUMNS, CONSENT_STATES, PURPOSES, SIGNAL_CATEGORIES
 from wijkbrug.connector import Checks, Connector, Context, SourceRecord
 from wijkbrug.events import Event, event_id
 from wijkbrug.formats import read_delimited, read_json_lines
@@ -28,20 +28,6 @@ from wijkbrug.rules import (
     parse_past_date,
     parse_tenant_number,
     parse_unit_id,
-)
-
-COLUMNS = (
-    "toestemming_id",
-    "status",
-    "huurdernummer",
-    "vhe",
-    "partner",
-    "doel",
-    "categorieen",
-    "ingangsdatum",
-    "geldig_tot",
-    "mutatiedatum",
-    "registratie_id",
 )
 
 
@@ -60,7 +46,7 @@ class ConsentRegistryConnector(Connector):
         self.json_lines = json_lines
 
     def read(self, data: bytes) -> Iterator[SourceRecord]:
-        return read_json_lines(data) if self.json_lines else read_delimited(data, COLUMNS)
+        return read_json_lines(data) if self.json_lines else read_delimited(data, CONSENT_COLUMNS)
 
     def map(self, record: SourceRecord, context: Context) -> list[Event]:
         f = record.fields or {}

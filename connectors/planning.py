@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from wijkbrug.codes import MILESTONES
+from wijkbrug.codes import MILESTONES, PLANNING_COLUMNS
 from wijkbrug.connector import Checks, Connector, Context, SourceRecord
 from wijkbrug.events import Event, event_id
 from wijkbrug.formats import read_delimited
@@ -18,28 +18,13 @@ from wijkbrug.rules import (
     parse_unit_id,
 )
 
-COLUMNS = (
-    "project",
-    "complex",
-    "vhe",
-    "straat",
-    "huisnummer",
-    "toevoeging",
-    "postcode",
-    "huurdernummer",
-    "mijlpaal",
-    "gepland",
-    "gerealiseerd",
-    "opmerking",
-)
-
 
 class PlanningConnector(Connector):
     name = "planning"
     event_names = ("renovation.milestone",)
 
     def read(self, data: bytes) -> Iterator[SourceRecord]:
-        return read_delimited(data, COLUMNS)
+        return read_delimited(data, PLANNING_COLUMNS)
 
     def map(self, record: SourceRecord, context: Context) -> list[Event]:
         f = record.fields or {}

@@ -1,4 +1,4 @@
-"""The fixed vocabularies of the Thema-dreven renovation: milestones, signal categories, purposes.
+"""The fixed vocabularies of the Thema-dreven renovation: codes and source-format columns.
 
 These codes come from the source systems and stay Dutch: they are the words the corporation,
 the buurtteam and the municipality use, and partners match on them.
@@ -58,3 +58,15 @@ FEEDBACK_KINDS: tuple[str, ...] = (
     "hulpverlening_gestart",
     "afgesloten",
 )
+
+#: Header of the corporation's renovation planning export (``;``-separated).
+PLANNING_COLUMNS: tuple[str, ...] = (
+    "project", "complex", "vhe", "straat", "huisnummer", "toevoeging", "postcode",
+    "huurdernummer", "mijlpaal", "gepland", "gerealiseerd", "opmerking",
+)  # fmt: skip
+
+#: Header (CSV) or keys (JSON Lines) of the consent registry's change export.
+CONSENT_COLUMNS: tuple[str, ...] = (
+    "toestemming_id", "status", "huurdernummer", "vhe", "partner", "doel", "categorieen",
+    "ingangsdatum", "geldig_tot", "mutatiedatum", "registratie_id",
+)  # fmt: skip

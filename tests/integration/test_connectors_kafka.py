@@ -13,8 +13,8 @@ from connectors.consent_registry import ConsentRegistryConnector
 from connectors.home_visits import HomeVisitsConnector
 from connectors.partner_feedback import PartnerFeedbackConnector
 from connectors.planning import PlanningConnector
-from kafka import KafkaConsumer, TopicPartition
 
+from tests.support.topics import read_back
 from wijkbrug.events import from_kafka
 from wijkbrug.runner import run_file
 from wijkbrug.settings import Settings
@@ -22,25 +22,6 @@ from wijkbrug.settings import Settings
 pytestmark = pytest.mark.kafka
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 TODAY = date(2026, 11, 28)
-
-
-def read_back(settings: Settings, topic: str) -> list:
-    """Every record on a topic, with a plain kafka-python consumer (no wijkbrug code)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    name = settings.topic_prefix + topic
-    tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
-    if not tps:
-        consumer.close()
-        return []
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    ends = consumer.end_offsets(tps)
-    records = []
-    while any(consumer.position(tp) < ends[tp] for tp in tps):
-        for batch in consumer.poll(timeout_ms=1000).values():
-            records.extend(batch)
-    consumer.close()
-    return records
 
 
 def test_planning_events_land_keyed_by_unit_in_file_order(settings: Settings) -> None:

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
+from tests.support.topics import end_offset_total, read_back
 from wijkbrug.events import header_identity
 from wijkbrug.settings import Settings
 from wijkbrug.synth import write_dataset
@@ -36,32 +36,7 @@ def _big_planning_export(tmp_path: Path, renovations: int) -> Path:
 
 def _milestones_on_topic(settings: Settings) -> list[str]:
     """Event ids of every record now on the milestone topic."""
-    topic = settings.topic_prefix + "raw.renovation.milestone"
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        ids = []
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            for batch in consumer.poll(timeout_ms=1000).values():
-                ids += [header_identity(r.headers)[1] for r in batch]
-        return ids
-    finally:
-        consumer.close()
-
-
-def _end_offset_total(settings: Settings) -> int:
-    topic = settings.topic_prefix + "raw.renovation.milestone"
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        return sum(consumer.end_offsets(tps).values()) if tps else 0
-    finally:
-        consumer.close()
+    return [header_identity(r.headers)[1] for r in read_back(settings, "raw.renovation.milestone")]
 
 
 def _connect(settings: Settings, path: Path, *extra: str) -> subprocess.Popen[str]:
@@ -94,7 +69,9 @@ def test_kill_9_mid_run_then_rerun_publishes_every_event_exactly_once(
     path = _big_planning_export(tmp_path, renovations=8)
     run = _connect(settings, path)
     deadline = time.monotonic() + 120
-    while _end_offset_total(settings) == 0:  # await the first acknowledged batch
+    while (
+        end_offset_total(settings, "raw.renovation.milestone") == 0
+    ):  # await the first acknowledged batch
         assert run.poll() is None, run.stderr.read()
         assert time.monotonic() < deadline, "no events appeared"
     run.send_signal(signal.SIGKILL)

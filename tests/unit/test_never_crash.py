@@ -8,13 +8,14 @@ import orjson
 from connectors.consent_registry import ConsentRegistryConnector
 from connectors.home_visits import HomeVisitsConnector
 from connectors.partner_feedback import PartnerFeedbackConnector
-from connectors.planning import COLUMNS, PlanningConnector
+from connectors.planning import PlanningConnector
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.helpers import run
 from tests.unit.test_consents_feedback import FEEDBACK
 from tests.unit.test_home_visits import UNITS, VISIT
+from wijkbrug.codes import CONSENT_COLUMNS, PLANNING_COLUMNS
 
 json_values = st.recursive(
     st.none()
@@ -70,10 +71,10 @@ def test_any_mutation_of_feedback_is_published_or_quarantined(data: st.DataObjec
 
 
 @settings(max_examples=200)
-@given(st.lists(st.text(max_size=12), min_size=0, max_size=len(COLUMNS) + 2))
+@given(st.lists(st.text(max_size=12), min_size=0, max_size=len(PLANNING_COLUMNS) + 2))
 def test_any_planning_row_is_published_or_quarantined(cells: list[str]) -> None:
     row = ";".join('"' + c.replace('"', '""') + '"' for c in cells)
-    data = (";".join(COLUMNS) + "\n" + row + "\n").encode()
+    data = (";".join(PLANNING_COLUMNS) + "\n" + row + "\n").encode()
     summary, _ = run(PlanningConnector(), data)
     assert summary.duplicates == 0 and summary.published + summary.quarantined == summary.read
 
@@ -81,21 +82,7 @@ def test_any_planning_row_is_published_or_quarantined(cells: list[str]) -> None:
 @settings(max_examples=200)
 @given(
     st.dictionaries(
-        st.sampled_from(
-            [
-                "toestemming_id",
-                "status",
-                "huurdernummer",
-                "vhe",
-                "partner",
-                "doel",
-                "categorieen",
-                "ingangsdatum",
-                "geldig_tot",
-                "mutatiedatum",
-                "registratie_id",
-            ]
-        ),
+        st.sampled_from(CONSENT_COLUMNS),
         json_values,
     )
 )

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from wijkbrug.codes import CONSENT_COLUMNS
 from wijkbrug.synth.faults import plant_consents, plant_feedback, plant_planning, plant_visits
 from wijkbrug.synth.formats import consents_bytes, jsonl_bytes, planning_bytes
 from wijkbrug.synth.manifest import FileStats, Manifest, PlantedFault
 from wijkbrug.synth.population import build_population
 from wijkbrug.synth.registry import (
-    CONSENT_HEADER,
     build_consents,
     build_feedback,
     consent_rows,
@@ -56,7 +56,11 @@ def write_dataset(
     outputs = {
         PLANNING_FILE: (planning_bytes([e.payload for e in planning]), planning, 2),
         VISITS_FILE: (jsonl_bytes([e.payload for e in home_visits]), home_visits, 1),
-        CONSENTS_FILE: (consents_bytes(CONSENT_HEADER, [e.payload for e in registry]), registry, 2),
+        CONSENTS_FILE: (
+            consents_bytes(CONSENT_COLUMNS, [e.payload for e in registry]),
+            registry,
+            2,
+        ),
         FEEDBACK_FILE: (jsonl_bytes([e.payload for e in reports]), reports, 1),
     }
     files: dict[str, FileStats] = {}

@@ -7,20 +7,7 @@ import io
 import json
 from typing import Any
 
-PLANNING_HEADER = (
-    "project",
-    "complex",
-    "vhe",
-    "straat",
-    "huisnummer",
-    "toevoeging",
-    "postcode",
-    "huurdernummer",
-    "mijlpaal",
-    "gepland",
-    "gerealiseerd",
-    "opmerking",
-)
+from wijkbrug.codes import PLANNING_COLUMNS
 
 
 def dumps(record: dict[str, Any]) -> str:
@@ -38,7 +25,7 @@ def _delimited(header: tuple[str, ...], rows: list[list[str]], line_end: str) ->
 
 def planning_bytes(rows: list[list[str]]) -> bytes:
     """The corporation's Excel-style export: ``;``-separated, Windows-1252, CRLF."""
-    return _delimited(PLANNING_HEADER, rows, "\r\n").encode("cp1252")
+    return _delimited(PLANNING_COLUMNS, rows, "\r\n").encode("cp1252")
 
 
 def consents_bytes(header: tuple[str, ...], rows: list[list[str]]) -> bytes:

@@ -10,19 +10,6 @@ from typing import Any
 from wijkbrug.synth.dates import add_days
 from wijkbrug.synth.visits import GivenConsent, Visit
 
-CONSENT_HEADER = (
-    "toestemming_id",
-    "status",
-    "huurdernummer",
-    "vhe",
-    "partner",
-    "doel",
-    "categorieen",
-    "ingangsdatum",
-    "geldig_tot",
-    "mutatiedatum",
-    "registratie_id",
-)
 _FEEDBACK_NOTES: dict[str, tuple[str, ...]] = {
     "contact_gelegd": (
         "Eerste gesprek gevoerd",
