@@ -23,6 +23,8 @@ class SourceFormatError(ValueError):
 
 def decode_text(data: bytes) -> str:
     """UTF-8 (with or without BOM), else Windows-1252."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise SourceFormatError("bestand is UTF-16 (Excel 'Unicode-tekst'); sla op als CSV UTF-8")
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     try:
@@ -45,8 +47,9 @@ def read_delimited(
 ) -> Iterator[SourceRecord]:
     """Records of a delimited file whose header names ``columns`` (any order, any case).
 
-    Blank lines, and lines with only delimiters, are skipped. Quoted fields may hold the
-    delimiter, quotes and line breaks. Extra columns are ignored; a missing column is fatal.
+    Blank lines, lines with only delimiters, and repeats of the header (exports pasted one after
+    another) are skipped. Quoted fields may hold the delimiter, quotes and line breaks. Extra
+    columns are ignored; a missing column is fatal.
     """
     lines = io.StringIO(decode_text(data), newline="")
     consumed: list[str] = []
@@ -73,11 +76,16 @@ def read_delimited(
             continue
         if not any(cell.strip() for cell in row):
             continue
+        names = [cell.strip().lstrip("\ufeff").lower() for cell in row]
         if header is None:
-            header = [cell.strip().lstrip("\ufeff").lower() for cell in row]
+            header = names
             missing = [c for c in columns if c not in header]
+            if len(header) == 1 and delimiter not in header[0]:
+                raise SourceFormatError(f"kopregel is niet gescheiden door '{delimiter}'")
             if missing:
                 raise SourceFormatError(f"kolommen ontbreken in de kop: {', '.join(missing)}")
+            continue
+        if names == header:
             continue
         raw = "".join(consumed).rstrip("\r\n")
         if len(row) != len(header):

@@ -116,3 +116,20 @@ def test_an_empty_file_is_refused() -> None:
 def test_neither_utf8_nor_cp1252_is_refused() -> None:
     with pytest.raises(SourceFormatError):
         list(PlanningConnector().read(HEADER.encode() + b"\n\x81\x8d\xff\n"))
+
+
+def test_a_comma_separated_export_is_refused_with_a_clear_reason() -> None:
+    with pytest.raises(SourceFormatError, match="niet gescheiden door ';'"):
+        list(PlanningConnector().read(HEADER.replace(";", ",").encode() + b"\n"))
+
+
+def test_a_utf16_export_is_refused_with_a_clear_reason() -> None:
+    with pytest.raises(SourceFormatError, match="UTF-16"):
+        list(PlanningConnector().read(f"{HEADER}\n".encode("utf-16")))
+
+
+def test_a_repeated_header_from_concatenated_exports_is_skipped() -> None:
+    data = f"{HEADER}\n{ROW.format(real='')}\n{HEADER.upper()}\n{ROW.format(real='2-3-2026')}\n"
+    summary, results = run(PlanningConnector(), data.encode())
+    assert (summary.read, summary.published, summary.quarantined) == (2, 2, 0)
+    assert [r.record.line for r in results] == [2, 4]
