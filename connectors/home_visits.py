@@ -68,9 +68,12 @@ class HomeVisitsConnector(Connector):
         unit = check.parse(f, "vhe", parse_unit_id)
         tenant = check.parse(f, "huurdernummer", parse_tenant_number)
         employee = check.parse(f, "medewerker", str.strip)
-        complex_id = context.units.get(unit) if unit else None
-        if unit and complex_id is None:
+        home = context.units.get(unit) if unit else None
+        if unit and home is None:
             check.fail("vhe.unknown", "vhe")
+        elif home and tenant and tenant not in home.tenant_numbers:
+            check.fail("huurder.mismatch", "huurdernummer")
+        complex_id = home.complex if home else None
         resident = self._resident(check, f, context.today)
         signals = self._signals(check, f)
         consents = self._consents(check, f, context)

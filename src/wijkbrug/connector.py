@@ -25,6 +25,7 @@ from wijkbrug.reasons import Reason
 from wijkbrug.rules import RuleError
 from wijkbrug.schemas import SchemaViolation
 from wijkbrug.topics import TopicSpec, topic_for
+from wijkbrug.units import Unit
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,8 @@ class Context:
     today: date
     partners: dict[str, Partner]
     now: datetime
-    #: Unit register (vhe -> complex), for connectors whose source lacks the complex.
-    units: Mapping[str, str] = field(default_factory=dict)
+    #: The unit register (vhe -> Unit), for connectors whose source lacks the complex.
+    units: Mapping[str, Unit] = field(default_factory=dict)
 
 
 class Connector(ABC):
@@ -288,7 +289,7 @@ class Summary:
         }
 
 
-def make_context(today: date | None = None, units: Mapping[str, str] | None = None) -> Context:
+def make_context(today: date | None = None, units: Mapping[str, Unit] | None = None) -> Context:
     """A context for now; 'today' is the date in the Netherlands."""
     now = datetime.now(UTC)
     return Context(

@@ -24,6 +24,7 @@ REASONS: dict[str, str] = {
     "postcode.format": "Postcode heeft geen geldig formaat (1234AB)",
     "huisnummer.invalid": "Huisnummer is geen positief geheel getal",
     "vhe.format": "Verhuureenheid-nummer heeft een ongeldig formaat",
+    "huurder.mismatch": "Huurdernummer hoort volgens de planning niet bij deze verhuureenheid",
     "vhe.unknown": "Verhuureenheid komt niet voor in de renovatieplanning (eerst planning inlezen)",
     "bsn.elfproef": "BSN voldoet niet aan de elfproef",
     "telefoon.format": "Telefoonnummer heeft een ongeldig formaat",

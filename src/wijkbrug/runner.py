@@ -22,6 +22,7 @@ from wijkbrug.connector import (
 )
 from wijkbrug.settings import Settings
 from wijkbrug.topics import topic_for
+from wijkbrug.units import Unit, register_from_milestones
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,11 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY = 2000
 
 
-def unit_register(settings: Settings) -> dict[str, str]:
-    """vhe -> complex, from the milestones on Kafka (the planning export is the unit register)."""
+def unit_register(settings: Settings) -> dict[str, Unit]:
+    """The unit register, from the milestones on Kafka (the planning export)."""
     spec = topic_for("renovation.milestone")
-    units: dict[str, str] = {}
-    for record in kafka_client.read_topic(settings, spec.physical(settings.topic_prefix)):
-        data = orjson.loads(record.value)
-        units[data["unit_id"]] = data["complex"]
-    return units
+    records = kafka_client.read_topic(settings, spec.physical(settings.topic_prefix))
+    return register_from_milestones(orjson.loads(record.value) for record in records)
 
 
 def _with_progress(

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from wijkbrug.connector import Connector, Context, Result, SourceFile, Summary, process
 from wijkbrug.partners import load_partners
+from wijkbrug.units import Unit
 
 TODAY = date(2026, 11, 28)
 
 
-def context(units: dict[str, str] | None = None) -> Context:
+def context(units: dict[str, Unit] | None = None) -> Context:
     return Context(TODAY, load_partners(), datetime(2026, 11, 28, 12, tzinfo=UTC), units or {})
 
 
@@ -19,7 +20,7 @@ def run(
     connector: Connector,
     data: bytes,
     known: set[str] | None = None,
-    units: dict[str, str] | None = None,
+    units: dict[str, Unit] | None = None,
 ) -> tuple[Summary, list[Result]]:
     source = SourceFile("test-file", "0" * 64)
     summary = Summary(connector.name, source.name, dry_run=True)

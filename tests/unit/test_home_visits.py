@@ -8,8 +8,9 @@ import pytest
 from connectors.home_visits import HomeVisitsConnector
 
 from tests.unit.helpers import run
+from wijkbrug.units import Unit, register_from_milestones
 
-UNITS = {"40010001": "CPX-OV-031"}
+UNITS = {"40010001": Unit("CPX-OV-031", frozenset({"H0000001"}))}
 VISIT: dict[str, Any] = {
     "registratie_id": "HB-2026-000001",
     "bezoekdatum": "2026-03-04",
@@ -124,6 +125,7 @@ def test_a_visit_without_any_consent_publishes_nothing_person_level() -> None:
         (lambda v: v.update(bezoekdatum="2026-02-30"), "date.invalid"),
         (lambda v: v.update(bezoekdatum="2099-01-01"), "date.future"),
         (lambda v: v.update(vhe="49999999"), "vhe.unknown"),
+        (lambda v: v.update(huurdernummer="H0000002"), "huurder.mismatch"),
         (lambda v: v["bewoner"].pop("naam"), "field.missing"),
         (lambda v: v.update(signalen="schulden"), "field.type"),
         (lambda v: v["bewoner"].update(telefoon="bel mij"), "telefoon.format"),
@@ -157,3 +159,15 @@ def test_event_ids_are_stable_per_registration_and_signal() -> None:
     other = copy.deepcopy(VISIT) | {"registratie_id": "HB-2026-000009"}
     moved = [e.id for e in run(HomeVisitsConnector(), _line(other), units=UNITS)[1][0].events]
     assert first == again and not set(first) & set(moved)
+
+
+def test_the_unit_register_keeps_every_tenant_a_home_was_listed_with() -> None:
+    milestones = [
+        {"unit_id": "1", "complex": "A", "tenant_number": "H1"},
+        {"unit_id": "1", "complex": "A", "tenant_number": "H2"},  # a new tenant after a move
+        {"unit_id": "2", "complex": "B", "tenant_number": None},  # vacant
+    ]
+    assert register_from_milestones(milestones) == {
+        "1": Unit("A", frozenset({"H1", "H2"})),
+        "2": Unit("B", frozenset()),
+    }
