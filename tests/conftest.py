@@ -8,10 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from wijkbrug.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# No per-example deadline (a loaded CI machine must not turn slowness into failures); in CI the
+# examples are derandomised, so a red build is reproducible and never a roll of the dice.
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")
