@@ -1,4 +1,4 @@
-"""The ``wijkbrug`` command: synthetic data, connectors, topics and what is on them."""
+"""The ``wijkbrug`` command: synthetic data, connectors, the stream, keys, ledger and topics."""
 
 from __future__ import annotations
 
@@ -81,6 +81,37 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="toon ook het ruwe record (kan persoonsgegevens bevatten)",
     )
+
+    stream = commands.add_parser(
+        "stream", help="lever gebeurtenissen in realtime aan partners (consumer group)"
+    )
+    stream.add_argument("--group", default=None, help="consumer group (standaard wijkbrug-stream)")
+    stream.add_argument(
+        "--until-idle",
+        type=float,
+        default=None,
+        metavar="SECONDEN",
+        help="stop als er zo lang niets te doen was (demo, tests)",
+    )
+    stream.add_argument("--max-seconds", type=float, default=None, metavar="SECONDEN")
+
+    keys = commands.add_parser("keys", help="pseudonimiseringssleutels per partner")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    rotate = key_actions.add_parser("rotate", help="begin een nieuwe sleutel voor een partner")
+    rotate.add_argument("partner")
+    rotate.add_argument("--kind", choices=["pseudonym", "webhook"], default="pseudonym")
+    listing = key_actions.add_parser("list", help="toon sleutel-id's (nooit de sleutels)")
+    listing.add_argument("--kind", choices=["pseudonym", "webhook"], default="pseudonym")
+
+    inzage = commands.add_parser(
+        "inzage", help="inzageverzoek (AVG art. 15): alle leveringen over een bewoner"
+    )
+    who = inzage.add_mutually_exclusive_group(required=True)
+    who.add_argument("--huurder", help="huurdernummer")
+    who.add_argument("--bsn", help="burgerservicenummer")
+    inzage.add_argument("--json", action="store_true", help="als JSON, voor systemen")
+
+    commands.add_parser("deliveries", help="leveringen per partner en kanaal, uit het grootboek")
 
     topics = commands.add_parser("topics", help="de Kafka-topics uit config/topics.yaml")
     topics.add_argument(
@@ -174,6 +205,65 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _stream(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from wijkbrug.kafka_client import KafkaError
+    from wijkbrug.report import stream_summary
+    from wijkbrug.stream import StreamWorker
+
+    try:
+        worker = StreamWorker(settings, group_id=args.group)
+    except (KafkaError, TimeoutError) as error:
+        print(f"wijkbrug: Kafka ({settings.kafka_bootstrap}) faalde: {type(error).__name__}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: draining and stopping", signum)
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    stats = worker.run(until_idle_s=args.until_idle, max_s=args.max_seconds)
+    print(stream_summary(stats))
+    return 0
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    from wijkbrug import keys_cli
+    from wijkbrug.keys import KeyStore, KeyStoreError
+    from wijkbrug.partners import load_partners
+
+    store = KeyStore(settings.keys_path(), generate=settings.generate_keys)
+    try:
+        if args.action == "rotate":
+            print(keys_cli.rotate(store, args.partner, args.kind))
+        else:
+            print(keys_cli.listing(store, sorted(load_partners()), args.kind))
+    except KeyStoreError as error:
+        print(f"wijkbrug: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _inzage(args: argparse.Namespace, settings: Settings) -> int:
+    from wijkbrug import inzage
+    from wijkbrug.keys import KeyStore
+    from wijkbrug.ledger import Ledger
+    from wijkbrug.pipeline import KeyAccess
+
+    keys = KeyAccess(KeyStore(settings.keys_path(), generate=settings.generate_keys))
+    ledger = Ledger(settings.ledger())
+    try:
+        rows = inzage.subject_access(ledger, keys.subjects, tenant=args.huurder, bsn=args.bsn)
+    finally:
+        ledger.close()
+    who = f"huurder {args.huurder}" if args.huurder else "BSN (opgegeven door verzoeker)"
+    print(inzage.as_json(rows) if args.json else inzage.as_text(rows, who))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -193,6 +283,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if args.command == "connect":
         return _connect(args, settings)
+    if args.command == "stream":
+        return _stream(args, settings)
+    if args.command == "keys":
+        return _keys(args, settings)
+    if args.command == "inzage":
+        return _inzage(args, settings)
+    if args.command == "deliveries":
+        from wijkbrug.ledger import Ledger
+        from wijkbrug.report import deliveries_report
+
+        ledger = Ledger(settings.ledger())
+        try:
+            print(deliveries_report(ledger))
+        finally:
+            ledger.close()
+        return 0
     if args.command == "quarantine":
         from wijkbrug.report import quarantine_listing
 

@@ -8,11 +8,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import (
+    ConsumerRebalanceListener,
+    KafkaAdminClient,
+    KafkaConsumer,
+    KafkaProducer,
+    OffsetAndMetadata,
+    TopicPartition,
+)
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 
 from wijkbrug.events import Event, header_identity
@@ -21,7 +29,21 @@ from wijkbrug.topics import TopicSpec, load_topics
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KafkaError", "Publisher", "ensure_topics", "known_event_ids", "read_topic"]
+__all__ = [
+    "GroupConsumer",
+    "KafkaError",
+    "Publisher",
+    "TopicTail",
+    "ensure_topics",
+    "known_event_ids",
+    "partition_for",
+    "read_topic",
+]
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner puts ``key`` on (murmur2, as the Java client)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _common(settings: Settings) -> dict[str, object]:
@@ -84,6 +106,12 @@ class Publisher:
         )
         self._pending.append(future)
 
+    def send_raw(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send a prepared record to a physical topic (delivery channels, passthrough)."""
+        self._pending.append(self._producer.send(topic, key=key, value=value, headers=headers))
+
     def flush(self) -> int:
         """Wait until every sent event is acknowledged; raise the first failure."""
         self._producer.flush()
@@ -107,6 +135,118 @@ class Record:
     headers: list[tuple[str, bytes]]
     value: bytes
     timestamp_ms: int
+
+
+def _record(m: object) -> Record:
+    return Record(
+        m.topic,  # type: ignore[attr-defined]
+        m.partition,  # type: ignore[attr-defined]
+        m.offset,  # type: ignore[attr-defined]
+        m.key,  # type: ignore[attr-defined]
+        list(m.headers or []),  # type: ignore[attr-defined]
+        m.value,  # type: ignore[attr-defined]
+        m.timestamp,  # type: ignore[attr-defined]
+    )
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(
+        self, on_assigned: Callable[[set[int]], None], on_revoked: Callable[[set[int]], None]
+    ):
+        self._assigned, self._revoked = on_assigned, on_revoked
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._assigned({tp.partition for tp in assigned})
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._revoked({tp.partition for tp in revoked})
+
+
+class GroupConsumer:
+    """A consumer group member over co-partitioned topics that commits only when told to.
+
+    The topics share their partition count and are keyed by unit, so the group's range
+    assignment gives one member partition ``p`` of every topic: the units on ``p`` are its own.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        topics: list[str],
+        group_id: str,
+        *,
+        on_assigned: Callable[[set[int]], None],
+        on_revoked: Callable[[set[int]], None],
+        max_records: int = 500,
+    ) -> None:
+        self._consumer = KafkaConsumer(
+            **_common(settings),
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_records,
+            fetch_max_wait_ms=20,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+        )
+        self._consumer.subscribe(topics, listener=_Listener(on_assigned, on_revoked))
+
+    def poll(self, timeout_ms: int) -> list[Record]:
+        batches = self._consumer.poll(timeout_ms=timeout_ms)
+        return [_record(m) for messages in batches.values() for m in messages]
+
+    def commit(self, records: list[Record]) -> None:
+        """Commit, per partition, the offset after the last of ``records``."""
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            if tp not in offsets or offsets[tp].offset <= r.offset:
+                offsets[tp] = OffsetAndMetadata(r.offset + 1, "", -1)
+        if offsets:
+            self._consumer.commit(offsets)
+
+    def lag(self) -> int:
+        """Records behind the end, over the assigned partitions (for metrics and the demo)."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return 0
+        ends = self._consumer.end_offsets(assigned)
+        return sum(max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned)
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+class TopicTail:
+    """Every partition of one topic, from the beginning, without a group: materialised state."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self._consumer = KafkaConsumer(
+            **_common(settings), enable_auto_commit=False, group_id=None, fetch_max_wait_ms=20
+        )
+        partitions = self._consumer.partitions_for_topic(topic) or set()
+        self._tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self._consumer.assign(self._tps)
+        self._consumer.seek_to_beginning(*self._tps)
+
+    def poll(self, timeout_ms: int = 0) -> list[Record]:
+        batches = self._consumer.poll(timeout_ms=timeout_ms)
+        return [_record(m) for messages in batches.values() for m in messages]
+
+    def catch_up(self, stall_s: float = 30.0) -> Iterator[Record]:
+        """Every record up to the end as it is now."""
+        ends = self._consumer.end_offsets(self._tps)
+        deadline = time.monotonic() + stall_s
+        while any(self._consumer.position(tp) < ends[tp] for tp in self._tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"catching up: no progress for {stall_s:.0f} s")
+            records = self.poll(200)
+            if records:
+                deadline = time.monotonic() + stall_s
+            yield from records
+
+    def close(self) -> None:
+        self._consumer.close()
 
 
 def read_topic(settings: Settings, topic: str, stall_s: float = 30.0) -> Iterator[Record]:
@@ -159,4 +299,14 @@ def known_event_ids(settings: Settings, topics: Iterable[TopicSpec], source: str
             identity = header_identity(record.headers)
             if identity and identity[0] == source:
                 ids.add(identity[1])
+    return ids
+
+
+def event_ids_on(settings: Settings, topic: str) -> set[str]:
+    """The ``ce_id`` of every record now on a physical topic (headers only)."""
+    ids: set[str] = set()
+    for record in read_topic(settings, topic):
+        for name, value in record.headers:
+            if name == "ce_id":
+                ids.add(value.decode())
     return ids

@@ -33,6 +33,7 @@ REASONS: dict[str, str] = {
         "Partner ontvangt alleen geaggregeerde gegevens, geen persoonsgegevens"
     ),
     "schema.invalid": "Gebeurtenis voldoet niet aan het schema",
+    "event.invalid": "Bericht is geen geldige wijkbrug-gebeurtenis (CloudEvents-kop of JSON)",
     "processing.error": "Record niet verwerkt door een fout in wijkbrug; meld dit aan beheer",
 }
 

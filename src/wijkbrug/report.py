@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import orjson
 
 from wijkbrug import kafka_client
+from wijkbrug.ledger import Ledger
 from wijkbrug.reasons import REASONS
 from wijkbrug.settings import Settings
 from wijkbrug.topics import load_topics
+
+if TYPE_CHECKING:
+    from wijkbrug.pipeline import Stats
 
 
 def topics_report(settings: Settings) -> str:
@@ -65,3 +70,40 @@ def quarantine_listing(
         if show_raw:
             lines.append(f"    {data['raw']}")
     return "\n".join(lines) if lines else "(geen records in quarantaine)"
+
+
+STATUS_NL = {
+    "queued": "in wachtrij",
+    "sending": "onderweg",
+    "delivered": "geleverd",
+    "failed": "mislukt",
+    "cancelled": "niet verzonden",
+}
+
+
+def deliveries_report(ledger: Ledger) -> str:
+    """Per partner and channel: deliveries by kind and status, and the latest delivery."""
+    rows = ledger.counts()
+    if not rows:
+        return "(nog niets geleverd)"
+    lines = [f"{'partner':<24}{'kanaal':<9}{'soort':<12}{'status':<16}{'aantal':>7}  laatste"]
+    for row in rows:
+        latest = row["latest"].strftime("%Y-%m-%d %H:%M:%S") if row["latest"] else "-"
+        lines.append(
+            f"{row['partner']:<24}{row['channel']:<9}{row['kind']:<12}"
+            f"{STATUS_NL.get(row['status'], row['status']):<16}{row['count']:>7}  {latest}"
+        )
+    return "\n".join(lines)
+
+
+def stream_summary(stats: Stats) -> str:
+    """What a stream worker did, in Dutch, for the operator who started it."""
+    lines = [
+        f"stream: {stats.events_in} gebeurtenissen gelezen, {stats.queued} leveringen "
+        f"klaargezet, {stats.quarantined} in quarantaine, {stats.held} wachten op het "
+        f"toestemmingenregister, {stats.refused} keer geen toestemming, "
+        f"{stats.retractions} intrekkingen",
+    ]
+    for (partner, channel), count in sorted(stats.delivered.items()):
+        lines.append(f"  geleverd aan {partner:<24} via {channel:<8}{count:>7}")
+    return "\n".join(lines)

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_state_dir() -> Path:
+    """Where keys and the embedded ledger live by default: outside the repository."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "wijkbrug"
 
 
 class Settings(BaseSettings):
@@ -25,3 +34,33 @@ class Settings(BaseSettings):
         30_000, description="How long to keep trying to reach the broker before giving up."
     )
     kafka_client_id: str = Field("wijkbrug", description="Client id shown in broker logs.")
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="Keys (development) and the embedded SQLite ledger; never inside the repo.",
+    )
+    ledger_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the ledger; default SQLite in state_dir, "
+        "postgresql+psycopg://... in production.",
+    )
+    key_dir: Path | None = Field(
+        None,
+        description="Key files (0600); default state_dir/keys. Keys may also come from "
+        "WIJKBRUG_KEY__<KIND>__<PARTNER> variables.",
+    )
+    generate_keys: bool = Field(
+        True, description="Generate missing development keys on first use (false in production)."
+    )
+    webhook_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description='Webhook address per partner, JSON: {"dock": "https://..."}.',
+    )
+    webhook_timeout_s: float = Field(5.0, description="Per-request webhook timeout.")
+    stream_group: str = Field("wijkbrug-stream", description="Consumer group of stream workers.")
+    timezone: str = Field("Europe/Amsterdam", description="Whose calendar day consent is on.")
+
+    def ledger(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.state_dir / 'ledger.sqlite'}"
+
+    def keys_path(self) -> Path:
+        return self.key_dir or self.state_dir / "keys"

@@ -1,0 +1,381 @@
+"""The delivery ledger: every delivery, its consent, contract version and key, and its status.
+
+One SQLAlchemy URL: SQLite (the embedded default) or PostgreSQL (production). The ledger is also
+the outbox: a delivery is written here as ``queued`` before the stream worker commits its Kafka
+offsets, and the channels send what is queued. The unique constraint on (event id, partner,
+channel) is what makes delivery effectively-once: a redelivered event finds its row and adds
+nothing. Residents are never stored in the clear: ``subject`` and ``bsn_subject`` are HMACs under
+the ledger's own key, enough to answer a subject-access request, useless to anyone else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, make_url
+
+metadata = MetaData()
+
+_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # signal | milestone | alert | retraction
+    Column("event_type", String(64), nullable=False),
+    Column("purpose", String(32)),
+    Column("consent_id", String(64)),
+    Column("contract_version", String(32), nullable=False),
+    Column("key_id", String(80)),
+    Column("unit_partition", Integer, nullable=False),  # orders and assigns the work per unit
+    Column("subject", String(64)),  # HMAC of the tenant number under the ledger key
+    Column("bsn_subject", String(64)),  # HMAC of the BSN, when the event carried one
+    Column("fields", Text, nullable=False),  # JSON list of the field paths delivered
+    Column("payload", LargeBinary),  # what is sent; emptied once delivered or cancelled
+    Column("payload_sha256", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # queued sending delivered failed cancelled
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(200)),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("retracted_by", String(64)),  # the withdrawal event whose retraction listed it
+    UniqueConstraint("event_id", "partner", "channel", name="uq_delivery_once"),
+)
+Index("ix_deliveries_outbox", deliveries.c.status, deliveries.c.channel, deliveries.c.partner)
+Index("ix_deliveries_consent", deliveries.c.consent_id)
+Index("ix_deliveries_subject", deliveries.c.subject)
+Index("ix_deliveries_bsn_subject", deliveries.c.bsn_subject)
+
+held = Table(
+    "held_events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("partner", String(64), primary_key=True),
+    Column("subject", String(64), nullable=False),
+    Column("event_name", String(64), nullable=False),
+    Column("event", LargeBinary, nullable=False),  # the decoded event, JSON
+    Column("reason", String(64), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+Index("ix_held_subject", held.c.subject, held.c.partner)
+
+QUEUED, SENDING, DELIVERED, FAILED, CANCELLED = (
+    "queued",
+    "sending",
+    "delivered",
+    "failed",
+    "cancelled",
+)
+#: Statuses under which the partner has (or may have) received the data.
+RECEIVED = (SENDING, DELIVERED)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One delivery to write to the ledger and send: the outcome of the pure core."""
+
+    event_id: str
+    partner: str
+    channel: str
+    kind: str
+    event_type: str
+    purpose: str | None
+    consent_id: str | None
+    contract_version: str
+    key_id: str | None
+    unit_partition: int
+    subject: str | None
+    bsn_subject: str | None
+    fields: tuple[str, ...]
+    payload: bytes
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "partner": self.partner,
+            "channel": self.channel,
+            "kind": self.kind,
+            "event_type": self.event_type,
+            "purpose": self.purpose,
+            "consent_id": self.consent_id,
+            "contract_version": self.contract_version,
+            "key_id": self.key_id,
+            "unit_partition": self.unit_partition,
+            "subject": self.subject,
+            "bsn_subject": self.bsn_subject,
+            "fields": orjson.dumps(list(self.fields)).decode(),
+            "payload": self.payload,
+            "payload_sha256": hashlib.sha256(self.payload).hexdigest(),
+            "status": QUEUED,
+            "attempts": 0,
+            "created_at": now,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A queued delivery as a channel sends it."""
+
+    id: int
+    event_id: str
+    partner: str
+    channel: str
+    kind: str
+    consent_id: str | None
+    unit_partition: int
+    payload: bytes
+    attempts: int
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout so workers and threads share it."""
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Ledger:
+    """The ledger and outbox on one database."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.engine = make_engine(url)
+        self._insert = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert
+        if create:
+            metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing: the stream worker, before it commits offsets ---------------------------------
+
+    def enqueue(self, items: Sequence[Delivery], now: datetime | None = None) -> int:
+        """Write deliveries as queued; those already in the ledger are left as they are."""
+        if not items:
+            return 0
+        now = now or _utcnow()
+        statement = (
+            self._insert(deliveries)
+            .on_conflict_do_nothing(index_elements=["event_id", "partner", "channel"])
+            .returning(deliveries.c.id)
+        )
+        with self.engine.begin() as conn:
+            return len(conn.execute(statement, [d.row(now) for d in items]).all())
+
+    def hold(self, rows: Iterable[dict[str, Any]], now: datetime | None = None) -> None:
+        """Keep events that wait for the consent registry (see :mod:`wijkbrug.delivery`)."""
+        rows = [{**r, "since": now or _utcnow()} for r in rows]
+        if rows:
+            statement = self._insert(held).on_conflict_do_nothing()
+            with self.engine.begin() as conn:
+                conn.execute(statement, rows)
+
+    def held_for(self, subject: str, partner: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            result = conn.execute(
+                select(held).where(held.c.subject == subject, held.c.partner == partner)
+            )
+            return [dict(row._mapping) for row in result]
+
+    def unhold(self, event_id: str, partner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                held.delete().where(held.c.event_id == event_id, held.c.partner == partner)
+            )
+
+    def held_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(held)).scalar_one()
+
+    # -- sending: the channels -----------------------------------------------------------------
+
+    def outbox(
+        self,
+        channel: str,
+        partitions: Iterable[int],
+        *,
+        partner: str | None = None,
+        limit: int = 500,
+        now: datetime | None = None,
+    ) -> list[Outgoing]:
+        """Queued deliveries due now for ``channel`` on ``partitions``, oldest first."""
+        now = now or _utcnow()
+        c = deliveries.c
+        query = (
+            select(
+                c.id,
+                c.event_id,
+                c.partner,
+                c.channel,
+                c.kind,
+                c.consent_id,
+                c.unit_partition,
+                c.payload,
+                c.attempts,
+            )
+            .where(
+                c.status.in_((QUEUED, SENDING)),
+                c.channel == channel,
+                c.unit_partition.in_(list(partitions)),
+            )
+            .order_by(c.id)
+            .limit(limit)
+        )
+        if partner is not None:
+            query = query.where(c.partner == partner)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [Outgoing(*row) for row in rows]
+
+    def mark_sending(self, ids: Sequence[int]) -> None:
+        """Leaving now: a withdrawal from here on lists it in the retraction."""
+        self._set(ids, {"status": SENDING}, only=(QUEUED,))
+
+    def requeue(self, ids: Sequence[int]) -> None:
+        """Not attempted after all (a failure ahead of it stopped the round)."""
+        self._set(ids, {"status": QUEUED}, only=(SENDING,))
+
+    def mark_delivered(self, ids: Sequence[int], now: datetime | None = None) -> None:
+        """Delivered: the payload is emptied, its SHA-256 stays as proof of what left."""
+        values = {
+            "status": DELIVERED,
+            "delivered_at": now or _utcnow(),
+            "payload": None,
+            "last_error": None,
+            "next_attempt_at": None,
+        }
+        self._set(ids, values, only=(QUEUED, SENDING))
+
+    def mark_failed_attempt(
+        self, row_id: int, error: str, next_attempt_at: datetime | None, *, permanent: bool
+    ) -> None:
+        """Record a failed attempt; a permanent failure stops retrying (a steward looks at it)."""
+        values: dict[str, Any] = {
+            "attempts": deliveries.c.attempts + 1,
+            "last_error": error[:200],
+            "next_attempt_at": next_attempt_at,
+            "status": FAILED if permanent else QUEUED,
+        }
+        self._set([row_id], values, only=(QUEUED, SENDING))
+
+    def cancel(self, ids: Sequence[int], reason: str) -> int:
+        """Never send these (their consent ended before they left)."""
+        values = {"status": CANCELLED, "payload": None, "last_error": reason[:200]}
+        return self._set(ids, values, only=(QUEUED, SENDING))
+
+    def _set(self, ids: Sequence[int], values: dict[str, Any], *, only: tuple[str, ...]) -> int:
+        if not ids:
+            return 0
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.id.in_(list(ids)), deliveries.c.status.in_(only))
+            .values(**values)
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount
+
+    # -- consent ended -------------------------------------------------------------------------
+
+    def stop_under(self, consent_id: str, reason: str) -> int:
+        """Cancel every delivery under ``consent_id`` that has not started to leave."""
+        statement = (
+            update(deliveries)
+            .where(deliveries.c.consent_id == consent_id, deliveries.c.status == QUEUED)
+            .values(status=CANCELLED, payload=None, last_error=reason[:200])
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount
+
+    def received_under(self, consent_id: str) -> list[dict[str, Any]]:
+        """What partners received under ``consent_id`` (not retractions themselves)."""
+        c = deliveries.c
+        query = (
+            select(c.event_id, c.partner, c.channel, c.unit_partition, c.subject, c.kind)
+            .where(c.consent_id == consent_id, c.status.in_(RECEIVED), c.kind != "retraction")
+            .order_by(c.id)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def mark_retracted(self, consent_id: str, withdrawal_id: str) -> None:
+        c = deliveries.c
+        statement = (
+            update(deliveries)
+            .where(c.consent_id == consent_id, c.status.in_(RECEIVED), c.kind != "retraction")
+            .values(retracted_by=withdrawal_id)
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+    # -- reading: audit, subject access, reports ------------------------------------------------
+
+    def rows(self, *conditions: Any) -> list[dict[str, Any]]:
+        """Ledger rows (without payload) matching SQLAlchemy ``conditions``, oldest first."""
+        columns = [col for col in deliveries.c if col.name != "payload"]
+        query = select(*columns).where(*conditions).order_by(deliveries.c.id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def counts(self) -> list[dict[str, Any]]:
+        """Per partner, channel, kind and status: how many deliveries, and the latest."""
+        c = deliveries.c
+        query = (
+            select(
+                c.partner,
+                c.channel,
+                c.kind,
+                c.status,
+                func.count().label("count"),
+                func.max(c.delivered_at).label("latest"),
+            )
+            .group_by(c.partner, c.channel, c.kind, c.status)
+            .order_by(c.partner, c.channel, c.kind, c.status)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]

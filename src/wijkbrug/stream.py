@@ -1,0 +1,277 @@
+"""The stream worker: raw topics -> schema check -> consent gate -> contract -> ledger -> channels.
+
+One worker is one member of the consumer group over the raw topics; several share the
+partitions. Per poll batch, :meth:`StreamWorker.checkpoint` is the one place the order of
+effects is decided: quarantine acknowledged, deliveries written to the ledger (the outbox), and
+only then the Kafka offsets committed. The channels send from the ledger afterwards, so a crash
+at any point loses nothing (the ledger or the uncommitted offsets still have it) and delivers
+nothing twice (the ledger is unique on event id, partner and channel).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from wijkbrug import kafka_client
+from wijkbrug.channels import KafkaTopicChannel, WebhookDispatcher
+from wijkbrug.delivery import Incoming, Planner
+from wijkbrug.events import Event, EventError, decode, event_id
+from wijkbrug.kafka_client import Record
+from wijkbrug.keys import KeyStore
+from wijkbrug.ledger import Ledger
+from wijkbrug.partner_contract import load_contracts
+from wijkbrug.pipeline import DeliveryPipeline, KeyAccess, Stats
+from wijkbrug.reasons import Reason
+from wijkbrug.schemas import SchemaViolation
+from wijkbrug.settings import Settings
+from wijkbrug.topics import TopicSpec, load_topics
+
+log = logging.getLogger(__name__)
+
+RAW_TOPICS = ("raw.renovation.milestone", "raw.signal")
+SOURCE = "urn:wijkbrug:stream"
+
+
+def build_planner(settings: Settings, keys: KeyAccess) -> Planner:
+    topics = load_topics()
+    partitions = {topics[name].partitions for name in RAW_TOPICS}
+    if len(partitions) != 1:
+        raise ValueError(f"raw topics {RAW_TOPICS} must have one partition count (co-partitioned)")
+    count = partitions.pop()
+    return Planner(load_contracts(), keys, lambda unit: kafka_client.partition_for(unit, count))
+
+
+def delivery_topics(planner: Planner) -> list[TopicSpec]:
+    topics = load_topics()
+    return [
+        topics[f"deliver.{c.partner}"] for c in planner.contracts.values() if "kafka" in c.channels
+    ]
+
+
+class StreamWorker:
+    """One stream worker; :meth:`run` until ``stop`` is set, or step it from a test."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ledger: Ledger | None = None,
+        keys: KeyStore | None = None,
+        clock: Callable[[], datetime] | None = None,
+        group_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger or Ledger(settings.ledger())
+        store = keys or KeyStore(settings.keys_path(), generate=settings.generate_keys)
+        self.keys = KeyAccess(store)
+        self.planner = build_planner(settings, self.keys)
+        self.pipeline = DeliveryPipeline(
+            self.planner, self.ledger, self.keys, clock=clock, timezone=settings.timezone
+        )
+        self.stats = self.pipeline.stats
+        self.group_id = group_id or settings.stream_group
+        self.stop = threading.Event()
+        self._owned: set[int] = set()
+        self._owned_lock = threading.Lock()
+        topics = load_topics()
+        self._raw = [topics[name].physical(settings.topic_prefix) for name in RAW_TOPICS]
+        self._consent_topic = topics["consent"].physical(settings.topic_prefix)
+        self._quarantine = topics["quarantine"]
+        kafka_client.ensure_topics(
+            settings,
+            [
+                *(topics[n] for n in (*RAW_TOPICS, "consent", "quarantine")),
+                *delivery_topics(self.planner),
+            ],
+        )
+        self.publisher = kafka_client.Publisher(settings)
+        self.kafka_channel = KafkaTopicChannel(
+            settings, self.ledger, self.publisher, self.pipeline.may_send, self.stats
+        )
+        self.webhooks = WebhookDispatcher(
+            settings,
+            self.ledger,
+            store,
+            self.planner,
+            self.owned,
+            self.pipeline.may_send,
+            self.stats,
+        )
+        self._tail = kafka_client.TopicTail(settings, self._consent_topic)
+        self._catch_up()
+        self._group = kafka_client.GroupConsumer(
+            settings,
+            self._raw,
+            self.group_id,
+            on_assigned=self._assigned,
+            on_revoked=self._revoked,
+        )
+
+    # -- ownership -------------------------------------------------------------------------
+
+    def owned(self) -> set[int]:
+        with self._owned_lock:
+            return set(self._owned)
+
+    def _assigned(self, partitions: set[int]) -> None:
+        self.kafka_channel.reconcile(partitions)
+        with self._owned_lock:
+            self._owned |= partitions
+        self.webhooks.wake()
+
+    def _revoked(self, partitions: set[int]) -> None:
+        with self._owned_lock:
+            self._owned -= partitions
+        self.webhooks.quiesce()
+
+    # -- consent ---------------------------------------------------------------------------
+
+    def _catch_up(self) -> None:
+        """State rebuilt from Kafka (no second source of truth): what the raw topics say of
+        contacts and milestones, then the consent topic folded to its end, then acted on."""
+        topics = load_topics()
+        for name in RAW_TOPICS:
+            physical = topics[name].physical(self.settings.topic_prefix)
+            for record in kafka_client.read_topic(self.settings, physical):
+                try:
+                    event = Incoming(*decode(record.headers, record.value))
+                except (EventError, SchemaViolation):
+                    continue  # the stream quarantines it when it reads it as a member
+                self.pipeline.remember(event)
+        withdrawals = []
+        for record in self._tail.catch_up():
+            try:
+                name, ident, _, data = decode(record.headers, record.value)
+            except (EventError, SchemaViolation):
+                continue  # the consent connector validates; a bad consent record grants nothing
+            withdrawal = self.pipeline.consent_event(name, data, ident, act=False)
+            if withdrawal is not None:
+                withdrawals.append(withdrawal)
+        self.pipeline.settle(withdrawals)
+        log.info("consent state: %d consents", len(self.pipeline.consents))
+
+    def _consent_record(self, record: Record) -> None:
+        try:
+            name, ident, _, data = decode(record.headers, record.value)
+        except (EventError, SchemaViolation):
+            return
+        self.pipeline.consent_event(name, data, ident)
+        self.webhooks.wake()
+
+    def follow_consents(self) -> None:
+        """Apply new consent events; a withdrawal stops deliveries and retracts at once."""
+        for record in self._tail.poll(0):
+            self._consent_record(record)
+
+    # -- the raw topics --------------------------------------------------------------------
+
+    def step(self, timeout_ms: int = 100) -> int:
+        """One round: follow consents, process a batch, checkpoint, send. Returns records read."""
+        self.follow_consents()
+        records = self._group.poll(timeout_ms)
+        if records:
+            deliveries, held, quarantine = self.process(records)
+            self.checkpoint(records, deliveries, held, quarantine)
+        self.kafka_channel.send(self.owned())
+        return len(records)
+
+    def process(self, records: list[Record]) -> tuple[list, list, list[Event]]:
+        """Pure per record: plan each event; bad records become quarantine events."""
+        deliveries: list = []
+        held: list = []
+        quarantine: list[Event] = []
+        for record in records:
+            try:
+                name, ident, when, data = decode(record.headers, record.value)
+                plan = self.pipeline.plan(Incoming(name, ident, when, data))
+            except (EventError, SchemaViolation) as error:
+                code = "schema.invalid" if isinstance(error, SchemaViolation) else "event.invalid"
+                quarantine.append(self._quarantine_event(record, code, error))
+                continue
+            except Exception:  # a bug must neither stop the stream nor lose the record
+                log.exception("record %s:%d not processed", record.topic, record.offset)
+                quarantine.append(self._quarantine_event(record, "processing.error", None))
+                continue
+            deliveries += plan.deliveries
+            held += plan.held
+        return deliveries, held, quarantine
+
+    def checkpoint(self, records: list[Record], deliveries: list, held: list, quarantine: list):
+        """The commit ordering, in one place: quarantine -> ledger -> offsets."""
+        quarantine_topic = self._quarantine
+        for event in quarantine:
+            self.publisher.send(quarantine_topic, event)
+        self.publisher.flush()
+        self.stats.quarantined += len(quarantine)
+        self.pipeline.record(deliveries, held)
+        self._group.commit(records)
+        if deliveries:
+            self.webhooks.wake()
+
+    def _quarantine_event(self, record: Record, code: str, error: Exception | None) -> Event:
+        value = record.value or b""
+        digest = hashlib.sha256(value).hexdigest()
+        field = getattr(error, "path", None) or None
+        return Event(
+            name="quarantine.record",
+            source=SOURCE,
+            id=event_id(SOURCE, record.topic, record.partition, record.offset),
+            key=(record.key or b"onbekend").decode(errors="replace"),
+            time=self.pipeline.clock(),
+            data={
+                "connector": "stream",
+                "source_file": record.topic,
+                "source_sha256": digest,
+                "line": record.offset + 1,
+                "reasons": [Reason(code, field).as_dict()],
+                "raw": value.decode(errors="replace")[:65536],
+            },
+        )
+
+    # -- running ---------------------------------------------------------------------------
+
+    def lag(self) -> int:
+        return self._group.lag()
+
+    def idle(self) -> bool:
+        """Nothing left to read and nothing queued for the partitions this worker owns."""
+        owned = self.owned()
+        return (
+            bool(owned)
+            and self.lag() == 0
+            and not self.ledger.outbox("kafka", owned, limit=1)
+            and self.webhooks.drained()
+        )
+
+    def run(self, *, until_idle_s: float | None = None, max_s: float | None = None) -> Stats:
+        """Run until :attr:`stop` is set (SIGTERM), or idle for ``until_idle_s`` seconds."""
+        self.webhooks.start()
+        started = idle_since = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                busy = self.step() > 0
+                if busy or (until_idle_s is not None and not self.idle()):
+                    idle_since = time.monotonic()
+                now = time.monotonic()
+                if until_idle_s is not None and now - idle_since >= until_idle_s:
+                    break
+                if max_s is not None and now - started >= max_s:
+                    break
+            self.kafka_channel.send(self.owned())
+        finally:
+            self.close()
+        return self.stats
+
+    def close(self) -> None:
+        """Drain: stop the webhook senders, leave the group, flush and close everything."""
+        self.webhooks.stop()
+        self._group.close()
+        self._tail.close()
+        self.publisher.flush()
+        self.publisher.close()
+        self.ledger.close()
