@@ -55,3 +55,11 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth")
     write_dataset(out, seed=11, faults=6)
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server for the test session (``WIJKBRUG_TEST_DATABASE_URL`` if set)."""
+    from tests.support.postgres import postgres_session
+
+    yield from postgres_session(tmp_path_factory)

@@ -219,7 +219,11 @@ class PartnerWebhookServer:
                 body = json.loads(raw)
             except ValueError:
                 body = None
-            if not event_id or not isinstance(body, dict) or body.get("event_id", body.get("id", event_id)) != event_id:
+            if (
+                not event_id
+                or not isinstance(body, dict)
+                or body.get("event_id", body.get("id", event_id)) != event_id
+            ):
                 self.bad_requests += 1
                 return 400, {}
             if event_id in self._accepted:

@@ -1,0 +1,126 @@
+"""The ledger on both databases it supports: SQLite (embedded) and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from wijkbrug.ledger import CANCELLED, DELIVERED, FAILED, QUEUED, Delivery, Ledger, deliveries
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        server = request.getfixturevalue("postgres_url")
+        schema = f"t{uuid.uuid4().hex[:10]}"  # a schema of this test's own: no shared state
+        setup = Ledger(server, create=False)
+        with setup.engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        setup.close()
+        url = f"{server}?options=-csearch_path%3D{schema}"
+    book = Ledger(url)
+    yield book
+    book.close()
+
+
+def delivery(event: str, partner: str = "dock", channel: str = "kafka", **over: object) -> Delivery:
+    values = {
+        "event_id": event,
+        "partner": partner,
+        "channel": channel,
+        "kind": "signal",
+        "event_type": "signal.consented",
+        "purpose": "doorverwijzing",
+        "consent_id": "TST-000001",
+        "contract_version": "2026.11-1",
+        "key_id": "dock-20261129-aaaaaa",
+        "unit_partition": 2,
+        "subject": "s" * 26,
+        "bsn_subject": None,
+        "fields": ("category", "visit_date"),
+        "payload": b'{"event_id": "%s"}' % event.encode(),
+    }
+    values.update(over)
+    return Delivery(**values)  # type: ignore[arg-type]
+
+
+def test_unique_on_event_partner_channel(ledger: Ledger) -> None:
+    assert ledger.enqueue([delivery("e1"), delivery("e1", channel="webhook")]) == 2
+    assert ledger.enqueue([delivery("e1"), delivery("e2")]) == 1  # e1 is there already
+    assert ledger.enqueue([delivery("e1", partner="buurtteam-overvecht")]) == 1
+    keys = [(r["event_id"], r["partner"], r["channel"]) for r in ledger.rows()]
+    assert len(keys) == len(set(keys)) == 4
+
+
+def test_outbox_in_order_per_channel_and_partition(ledger: Ledger) -> None:
+    ledger.enqueue([delivery(f"e{i}", unit_partition=i % 2) for i in range(6)])
+    ledger.enqueue([delivery("w1", channel="webhook")])
+    assert [r.event_id for r in ledger.outbox("kafka", {0})] == ["e0", "e2", "e4"]
+    assert [r.event_id for r in ledger.outbox("kafka", {0, 1}, limit=2)] == ["e0", "e1"]
+    assert [r.event_id for r in ledger.outbox("webhook", {0, 1, 2})] == ["w1"]
+    assert ledger.outbox("kafka", set()) == []
+
+
+def test_delivered_keeps_the_digest_and_drops_the_payload(ledger: Ledger) -> None:
+    ledger.enqueue([delivery("e1")])
+    (row,) = ledger.outbox("kafka", {2})
+    ledger.mark_sending([row.id])
+    ledger.mark_delivered([row.id])
+    (stored,) = ledger.rows()
+    assert stored["status"] == DELIVERED
+    assert stored["delivered_at"] is not None
+    assert len(stored["payload_sha256"]) == 64
+    with ledger.engine.connect() as conn:
+        assert conn.execute(deliveries.select()).one()._mapping["payload"] is None
+    assert ledger.outbox("kafka", {2}) == []
+
+
+def test_failed_attempts_are_counted_and_a_permanent_one_stops(ledger: Ledger) -> None:
+    ledger.enqueue([delivery("e1", channel="webhook")])
+    (row,) = ledger.outbox("webhook", {2})
+    ledger.mark_failed_attempt(row.id, "HTTP 503", None, permanent=False)
+    ledger.mark_failed_attempt(row.id, "HTTP 503", None, permanent=False)
+    (again,) = ledger.outbox("webhook", {2})
+    assert again.attempts == 2
+    ledger.mark_failed_attempt(row.id, "HTTP 400", None, permanent=True)
+    assert ledger.outbox("webhook", {2}) == []
+    assert ledger.rows()[0]["status"] == FAILED
+
+
+def test_a_withdrawal_stops_what_has_not_left_and_lists_what_has(ledger: Ledger) -> None:
+    ledger.enqueue([delivery("left"), delivery("waiting"), delivery("other", consent_id="TST-2")])
+    left = next(r for r in ledger.outbox("kafka", {2}) if r.event_id == "left")
+    ledger.mark_delivered([left.id])
+    assert ledger.stop_under("TST-000001", "toestemming ingetrokken") == 1
+    received = ledger.received_under("TST-000001")
+    assert [(r["event_id"], r["partner"], r["channel"]) for r in received] == [
+        ("left", "dock", "kafka")
+    ]
+    status = {r["event_id"]: r["status"] for r in ledger.rows()}
+    assert status == {"left": DELIVERED, "waiting": CANCELLED, "other": QUEUED}
+    ledger.mark_retracted("TST-000001", "withdrawal-1")
+    assert {r["event_id"]: r["retracted_by"] for r in ledger.rows()}["left"] == "withdrawal-1"
+
+
+def test_held_events_wait_per_subject_and_partner(ledger: Ledger) -> None:
+    row = {
+        "event_id": "e1",
+        "partner": "dock",
+        "subject": "s1",
+        "event_name": "signal.consented",
+        "event": b"{}",
+        "reason": "toestemming.nog_niet_geregistreerd",
+    }
+    ledger.hold([row])
+    ledger.hold([row])  # holding again changes nothing
+    assert ledger.held_count() == 1
+    assert [r["event_id"] for r in ledger.held_for("s1", "dock")] == ["e1"]
+    assert ledger.held_for("s1", "buurtteam-overvecht") == []
+    ledger.unhold("e1", "dock")
+    assert ledger.held_count() == 0
