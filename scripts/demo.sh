@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded defaults: a synthetic Thema-dreven renovation through
-# every connector onto the local broker, then what is on each topic. Run by `make demo`, which
-# installs the project and starts the broker first. A second run publishes nothing new.
+# every connector onto the local broker, the stream worker delivering to the partners (their own
+# Kafka topics and signed webhooks), a withdrawal with its retraction, and what each partner got.
+# Run by `make demo`, which installs the project and starts the broker first. A second run
+# publishes and delivers nothing new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WIJKBRUG_KAFKA_BOOTSTRAP="${WIJKBRUG_KAFKA_BOOTSTRAP:-127.0.0.1:${WIJKBRUG_KAFKA_PORT:-9092}}"
+# Keys and the SQLite ledger live outside the repository (development keys are made on first use).
+export WIJKBRUG_STATE_DIR="${WIJKBRUG_STATE_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/wijkbrug-demo}"
 wijkbrug=.venv/bin/wijkbrug
+python=.venv/bin/python
 out=.cache/demo/exports
+today="$(date +%F)"
+port="${WIJKBRUG_DEMO_WEBHOOK_PORT:-8787}"
 
-echo "== Topics op ${WIJKBRUG_KAFKA_BOOTSTRAP}"
+echo "== Topics op ${WIJKBRUG_KAFKA_BOOTSTRAP}; sleutels en grootboek in ${WIJKBRUG_STATE_DIR}"
 "$wijkbrug" topics ensure
 
 echo
-echo "== Synthetische renovatie Thema-dreven (seed 7, met 3 foute records per bestand)"
-"$wijkbrug" synth --seed 7 --faults 3 --out "$out"
+echo "== Synthetische renovatie Thema-dreven tot vandaag (${today}; seed 7, 3 foute records per bestand)"
+"$wijkbrug" synth --seed 7 --faults 3 --as-of "$today" --out "$out"
 
 # Planning first: it is the unit register the home-visit connector reads the complex from.
 for step in "planning planning.csv" "home-visits home_visits.jsonl" "consents consents.csv" \
@@ -24,8 +31,41 @@ for step in "planning planning.csv" "home-visits home_visits.jsonl" "consents co
   "$wijkbrug" connect "$1" "$out/$2" --no-progress
 done
 
+# The partners' webhooks: wijkbrug's reference receiver, checking every signature.
+"$wijkbrug" webhook-receiver --port "$port" --out .cache/demo/webhooks > /dev/null &
+receiver=$!
+trap 'kill "$receiver" 2>/dev/null || true' EXIT
+urls=""
+for partner in buurtteam-overvecht gemeente-werk-inkomen dock bewonersverbinders; do
+  urls="${urls:+$urls,}\"$partner\":\"http://127.0.0.1:${port}/${partner}\""
+done
+export WIJKBRUG_WEBHOOK_URLS="{${urls}}"
+
+echo
+echo "== wijkbrug stream: toestemming controleren, contract toepassen, leveren (tot alles weg is)"
+"$wijkbrug" stream --until-idle 3
+
+resident="$("$python" scripts/demo_show.py resident "$out")"
+echo
+echo "== Een latere export van het toestemmingenregister: huurder ${resident} trekt de toestemming voor het buurtteam in"
+"$python" scripts/demo_show.py withdraw "$out" "$resident" .cache/demo/intrekking.csv > /dev/null
+"$wijkbrug" connect consents .cache/demo/intrekking.csv --no-progress
+"$wijkbrug" stream --until-idle 3
+
+echo
+echo "== Wat elke partner kreeg (grootboek)"
+"$wijkbrug" deliveries
+
+echo
+echo "== Een melding aan het buurtteam, zoals die binnenkomt"
+"$python" scripts/demo_show.py alert
+
+echo
+echo "== Inzageverzoek (AVG art. 15) voor huurder ${resident}"
+"$wijkbrug" inzage --huurder "$resident"
+
 echo
 "$wijkbrug" topics report
 echo
-echo "Nog eens 'make demo' publiceert niets nieuws (alles 'al eerder gepubliceerd')."
-echo "Broker stoppen: make kafka-stop"
+echo "Webhookleveringen per partner: .cache/demo/webhooks/<partner>.jsonl"
+echo "Nog eens 'make demo' publiceert en levert niets nieuws. Broker stoppen: make kafka-stop"

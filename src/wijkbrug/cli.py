@@ -113,6 +113,14 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("deliveries", help="leveringen per partner en kanaal, uit het grootboek")
 
+    receiver = commands.add_parser(
+        "webhook-receiver",
+        help="voorbeeld-ontvanger voor partners: controleert handtekeningen, bewaart leveringen",
+    )
+    receiver.add_argument("--host", default="127.0.0.1")
+    receiver.add_argument("--port", type=int, default=8787)
+    receiver.add_argument("--out", type=Path, required=True, help="map voor <partner>.jsonl")
+
     topics = commands.add_parser("topics", help="de Kafka-topics uit config/topics.yaml")
     topics.add_argument(
         "action",
@@ -264,12 +272,33 @@ def _inzage(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _receiver(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from wijkbrug.keys import KeyStore
+    from wijkbrug.receiver import serve
+
+    store = KeyStore(settings.keys_path(), generate=settings.generate_keys)
+    server = serve(store, args.out, args.host, args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"webhook-ontvanger op http://{args.host}:{args.port}/<partner>, bewaart in {args.out}")
+    sys.stdout.flush()
+    stop.wait()
+    server.shutdown()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # kafka-python logs an in-flight metadata refresh cancelled by close() as an error.
+    logging.getLogger("kafka.cluster").setLevel(logging.CRITICAL)
     if args.command == "synth":
         from wijkbrug.synth import write_dataset
 
@@ -289,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _keys(args, settings)
     if args.command == "inzage":
         return _inzage(args, settings)
+    if args.command == "webhook-receiver":
+        return _receiver(args, settings)
     if args.command == "deliveries":
         from wijkbrug.ledger import Ledger
         from wijkbrug.report import deliveries_report
