@@ -170,12 +170,15 @@ class WebhookChannel(Channel):
 
     name = "webhook"
 
-    def __init__(self, client: WebhookClient) -> None:
+    def __init__(self, client: WebhookClient, pause: threading.Event | None = None) -> None:
         self.client = client
+        self.pause = pause or threading.Event()
 
     def write(self, rows: list[Outgoing]) -> WriteResult:
         result = WriteResult()
         for row in rows:
+            if self.pause.is_set():
+                break  # partitions are moving to another worker: hand over promptly
             answer = self.client.post(row.payload, row.event_id)
             if answer.ok:
                 result.delivered.append(row.id)
@@ -253,6 +256,7 @@ class WebhookDispatcher:
         self.may_send = may_send
         self.stats = stats
         self.halt = threading.Event()
+        self.pausing = threading.Event()
         self.senders: list[_Sender] = []
         for contract in planner.contracts.values():
             if "webhook" not in contract.channels:
@@ -268,7 +272,8 @@ class WebhookDispatcher:
             client = WebhookClient(
                 url, key.secret, key.key_id, timeout_s=settings.webhook_timeout_s
             )
-            self.senders.append(_Sender(self, contract.partner, WebhookChannel(client)))
+            channel = WebhookChannel(client, self.pausing)
+            self.senders.append(_Sender(self, contract.partner, channel))
 
     def start(self) -> None:
         for sender in self.senders:
@@ -281,9 +286,13 @@ class WebhookDispatcher:
 
     def quiesce(self) -> None:
         """Wait for sends in flight to finish (before partitions move to another worker)."""
-        for sender in self.senders:
-            with sender.busy:
-                pass
+        self.pausing.set()
+        try:
+            for sender in self.senders:
+                with sender.busy:
+                    pass
+        finally:
+            self.pausing.clear()
 
     def drained(self) -> bool:
         owned = self.owned()
@@ -295,6 +304,7 @@ class WebhookDispatcher:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self.halt.set()
+        self.pausing.set()
         self.wake()
         deadline = time.monotonic() + timeout_s
         for sender in self.senders:

@@ -19,7 +19,7 @@ from kafka import (
     OffsetAndMetadata,
     TopicPartition,
 )
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 
@@ -30,6 +30,7 @@ from wijkbrug.topics import TopicSpec, load_topics
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CommitFailedError",
     "GroupConsumer",
     "KafkaError",
     "Publisher",

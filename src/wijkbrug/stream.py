@@ -209,7 +209,12 @@ class StreamWorker:
         self.publisher.flush()
         self.stats.quarantined += len(quarantine)
         self.pipeline.record(deliveries, held)
-        self._group.commit(records)
+        try:
+            self._group.commit(records)
+        except kafka_client.CommitFailedError:
+            # The group rebalanced meanwhile: the new owner reads these records again and
+            # finds them in the ledger. Nothing is lost, nothing is sent twice.
+            log.warning("offset commit refused after a rebalance; the new owner resumes")
         if deliveries:
             self.webhooks.wake()
 

@@ -270,3 +270,11 @@ def test_retractions_go_to_each_partner_channel_that_received(planner: Planner) 
     assert bodies[("dock", "webhook")]["delete_event_ids"] == ["a"]
     assert all(n.event_id == "ev-withdrawn" and n.kind == "retraction" for n in notices)
     assert planner.retractions(withdrawal, []) == []
+
+
+def test_pseudonyms_are_namespaced_per_field(planner: Planner) -> None:
+    """The same characters as tenant number and as unit number do not link (decision 14)."""
+    consents = state(consent("C1", "dock", "doorverwijzing", ["taal"]))
+    event = signal(unit_id=TENANT)
+    data = payloads(planner.plan(event, consents, TODAY))[("dock", "kafka")]["data"]
+    assert data["tenant_number"] != data["unit_id"]
