@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SECRETS_DIR = "/run/secrets"
+
 
 def default_state_dir() -> Path:
     """Where keys and the embedded ledger live by default: outside the repository."""
@@ -18,7 +20,13 @@ def default_state_dir() -> Path:
 class Settings(BaseSettings):
     """Every setting wijkbrug reads; environment variables are prefixed ``WIJKBRUG_``."""
 
-    model_config = SettingsConfigDict(env_prefix="WIJKBRUG_", extra="ignore")
+    # Secrets (the ledger URL with its password) may come from files in /run/secrets, named by
+    # field (``ledger_url``), as container secrets are mounted; the environment wins.
+    model_config = SettingsConfigDict(
+        env_prefix="WIJKBRUG_",
+        extra="ignore",
+        secrets_dir=SECRETS_DIR if Path(SECRETS_DIR).is_dir() else None,
+    )
 
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."

@@ -54,3 +54,23 @@ def test_compose_pins_the_kafka_version_the_scripts_fetch() -> None:
     pom = (REPO / "scripts" / "kafka" / "pom.xml").read_text()
     version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom).group(1)
     assert COMPOSE["services"]["kafka"]["image"] == f"apache/kafka:{version}"
+
+
+def test_stream_workers_scale_and_read_only_settings_the_code_knows() -> None:
+    from wijkbrug.settings import Settings
+
+    stream = COMPOSE["services"]["stream"]
+    assert stream["command"] == ["stream"]
+    assert stream["deploy"]["replicas"] >= 2
+    known = {f"WIJKBRUG_{name.upper()}" for name in Settings.model_fields}
+    assert set(stream["environment"]) <= known
+    assert {s["target"] for s in stream["secrets"]} <= set(Settings.model_fields)
+
+
+def test_secrets_come_from_files_never_inline() -> None:
+    for name, secret in COMPOSE["secrets"].items():
+        assert set(secret) == {"file"}, name
+    text = (REPO / "docker-compose.yml").read_text()
+    inline = re.findall(r"(?m)^\s*[A-Z_]*(?:PASSWORD|SECRET|TOKEN)(?!_FILE)[A-Z_]*:\s*\S", text)
+    assert inline == []
+    assert "POSTGRES_PASSWORD_FILE" in text
