@@ -216,6 +216,8 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 def _stream(args: argparse.Namespace, settings: Settings) -> int:
     import signal
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from wijkbrug.kafka_client import KafkaError
     from wijkbrug.report import stream_summary
     from wijkbrug.stream import StreamWorker
@@ -226,6 +228,9 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
         print(f"wijkbrug: Kafka ({settings.kafka_bootstrap}) faalde: {type(error).__name__}",
               file=sys.stderr)  # fmt: skip
         return 1
+    except SQLAlchemyError as error:
+        print(f"wijkbrug: grootboek niet bereikbaar: {type(error).__name__}", file=sys.stderr)
+        return 1
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("signal %d: draining and stopping", signum)
@@ -233,7 +238,13 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    stats = worker.run(until_idle_s=args.until_idle, max_s=args.max_seconds)
+    try:
+        stats = worker.run(until_idle_s=args.until_idle, max_s=args.max_seconds)
+    except (KafkaError, TimeoutError, SQLAlchemyError) as error:
+        # Offsets are committed only after the ledger write: a restart resumes where this stopped.
+        print(f"wijkbrug: stream gestopt door {type(error).__name__}; herstart hervat zonder "
+              "verlies", file=sys.stderr)  # fmt: skip
+        return 1
     print(stream_summary(stats))
     return 0
 

@@ -84,8 +84,10 @@ STATUS_NL = {
 def deliveries_report(ledger: Ledger) -> str:
     """Per partner and channel: deliveries by kind and status, and the latest delivery."""
     rows = ledger.counts()
+    waiting = ledger.held_count()
+    footer = f"\nwachten op het toestemmingenregister: {waiting} signaal/partner-combinaties"
     if not rows:
-        return "(nog niets geleverd)"
+        return "(nog niets geleverd)" + (footer if waiting else "")
     lines = [f"{'partner':<24}{'kanaal':<9}{'soort':<12}{'status':<16}{'aantal':>7}  laatste"]
     for row in rows:
         latest = row["latest"].strftime("%Y-%m-%d %H:%M:%S") if row["latest"] else "-"
@@ -93,7 +95,7 @@ def deliveries_report(ledger: Ledger) -> str:
             f"{row['partner']:<24}{row['channel']:<9}{row['kind']:<12}"
             f"{STATUS_NL.get(row['status'], row['status']):<16}{row['count']:>7}  {latest}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + (footer if waiting else "")
 
 
 def stream_summary(stats: Stats) -> str:
