@@ -26,7 +26,7 @@ import orjson
 from wijkbrug.alerts import milestone_alert
 from wijkbrug.consent import Consent, ConsentState, Withdrawal
 from wijkbrug.ledger import Delivery
-from wijkbrug.partner_contract import PartnerContract
+from wijkbrug.partner_contract import EventRule, PartnerContract
 
 #: Channels the stream delivers on; ``file`` is the nightly Parquet drop (Airflow).
 STREAM_CHANNELS = ("kafka", "webhook")
@@ -149,89 +149,137 @@ class Planner:
         tenant = data.get("tenant_number")
         if tenant is None:
             return plan  # an empty flat: nobody to consent, nothing person-level to deliver
-        subject = self.keys.subject("huurder", tenant)
-        bsn = (data.get("resident") or {}).get("bsn")
-        bsn_subject = self.keys.subject("bsn", bsn) if bsn else None
-        unit_partition = self.partition_of(data["unit_id"])
         for contract, rule in self._rules.get(event.name, []):
-            partner = contract.partner
-            if only is not None and partner != only:
+            if only is not None and contract.partner != only:
                 continue
             if event.name == "signal.consented":
-                consent = self._signal_consent(rule, consents, tenant, partner, data, today)
-                if consent is None:
-                    if self._awaits_registry(consents, partner, data, rule):
-                        plan.held.append(
-                            {
-                                "event_id": event.id,
-                                "partner": partner,
-                                "subject": subject,
-                                "event_name": event.name,
-                                "event": event.as_json(),
-                                "reason": HOLD_REASON,
-                            }
-                        )
-                    else:
-                        plan.refused.append(partner)
-                    continue
-                categories = [data["category"]]
+                self._plan_signal(plan, event, contract, rule, consents, today)
             else:
-                if rule.milestones is not None and data["milestone"] not in rule.milestones:
-                    continue
-                if rule.deliver_as == "alert" and _event_day(data) < today - ALERT_HORIZON:
-                    continue  # history, not news: a buurtteam acts on what is coming up
-                valid = [
-                    c
-                    for c in consents.valid(tenant, partner, today)
-                    if rule.allows(c.purpose, milestone=data["milestone"])
-                ]
-                if not valid:
-                    plan.refused.append(partner)
-                    continue
-                consent = valid[0]  # broadest purpose first
-                categories = sorted({c for v in valid for c in v.categories})
-            pseudonymise = self.keys.pseudonymiser(partner)
-            transform = rule.transform(consent.purpose)
-            out = transform(data, pseudonymise=pseudonymise, reference_date=_event_day(data))
-            fields = transform.fields
-            kind = "signal" if event.name == "signal.consented" else "milestone"
-            if rule.deliver_as == "alert":
-                kind = "alert"
-                contact = contacts.get(tenant) if contacts else None
-                out = milestone_alert(
-                    out, purpose=consent.purpose, categories=categories, contact=contact
-                )
-                fields = tuple(sorted({*fields, "title", "body", "categories"}))
-                if out["contact"] is not None:
-                    fields = (*fields, "contact.name", "contact.phone")
-            key_id = getattr(pseudonymise, "key_id", None)
-            payload = envelope(kind, event, partner, consent, contract, key_id, out)
-            for channel in contract.channels:
-                if channel not in self.channels:
-                    continue
-                plan.deliveries.append(
-                    Delivery(
-                        event_id=event.id,
-                        partner=partner,
-                        channel=channel,
-                        kind=kind,
-                        event_type=event.name,
-                        purpose=consent.purpose,
-                        consent_id=consent.consent_id,
-                        contract_version=contract.version,
-                        key_id=key_id,
-                        unit_partition=unit_partition,
-                        subject=subject,
-                        bsn_subject=bsn_subject,
-                        fields=tuple(fields),
-                        payload=payload,
-                    )
-                )
+                self._plan_milestone(plan, event, contract, rule, consents, today, contacts)
         return plan
+
+    def _plan_signal(
+        self,
+        plan: Plan,
+        event: Incoming,
+        contract: PartnerContract,
+        rule: EventRule,
+        consents: ConsentState,
+        today: date,
+    ) -> None:
+        data, partner = event.data, contract.partner
+        consent = self._signal_consent(rule, consents, data["tenant_number"], partner, data, today)
+        if consent is not None:
+            out, fields = self._transform(rule, consent, partner, data)
+            self._add(plan, event, contract, consent, "signal", out, fields)
+        elif self._awaits_registry(consents, partner, data, rule):
+            plan.held.append(
+                {
+                    "event_id": event.id,
+                    "partner": partner,
+                    "subject": self.keys.subject("huurder", data["tenant_number"]),
+                    "event_name": event.name,
+                    "event": event.as_json(),
+                    "reason": HOLD_REASON,
+                }
+            )
+        else:
+            plan.refused.append(partner)
+
+    def _plan_milestone(
+        self,
+        plan: Plan,
+        event: Incoming,
+        contract: PartnerContract,
+        rule: EventRule,
+        consents: ConsentState,
+        today: date,
+        contacts: Contacts | None,
+    ) -> None:
+        data, partner = event.data, contract.partner
+        if rule.milestones is not None and data["milestone"] not in rule.milestones:
+            return
+        if rule.deliver_as == "alert" and _event_day(data) < today - ALERT_HORIZON:
+            return  # history, not news: a buurtteam acts on what is coming up
+        valid = [
+            c
+            for c in consents.valid(data["tenant_number"], partner, today)
+            if rule.allows(c.purpose, milestone=data["milestone"])
+        ]
+        if not valid:
+            plan.refused.append(partner)
+            return
+        consent = valid[0]  # broadest purpose first
+        out, fields = self._transform(rule, consent, partner, data)
+        if rule.deliver_as != "alert":
+            self._add(plan, event, contract, consent, "milestone", out, fields)
+            return
+        signals = contract.rule("signal.consented")
+        categories = sorted(
+            {
+                category
+                for v in valid
+                for category in v.categories
+                if signals is not None and signals.allows(v.purpose, category=category)
+            }
+        )
+        contact = contacts.get(data["tenant_number"]) if contacts else None
+        alert = milestone_alert(
+            out, purpose=consent.purpose, categories=categories, contact=contact
+        )
+        fields = tuple(sorted({*fields, "title", "body", "categories"}))
+        if alert["contact"] is not None:
+            fields = (*fields, "contact.name", "contact.phone")
+        self._add(plan, event, contract, consent, "alert", alert, fields)
+
+    def _transform(
+        self, rule: EventRule, consent: Consent, partner: str, data: dict[str, Any]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        transform = rule.transform(consent.purpose)
+        pseudonymise = self.keys.pseudonymiser(partner)
+        out = transform(data, pseudonymise=pseudonymise, reference_date=_event_day(data))
+        return out, transform.fields
+
+    def _add(
+        self,
+        plan: Plan,
+        event: Incoming,
+        contract: PartnerContract,
+        consent: Consent,
+        kind: str,
+        out: dict[str, Any],
+        fields: tuple[str, ...],
+    ) -> None:
+        """One delivery per stream channel of the partner, all with the same bytes."""
+        data = event.data
+        key_id = getattr(self.keys.pseudonymiser(contract.partner), "key_id", None)
+        payload = envelope(kind, event, contract.partner, consent, contract, key_id, out)
+        bsn = (data.get("resident") or {}).get("bsn")
+        for channel in contract.channels:
+            if channel not in self.channels:
+                continue
+            plan.deliveries.append(
+                Delivery(
+                    event_id=event.id,
+                    partner=contract.partner,
+                    channel=channel,
+                    kind=kind,
+                    event_type=event.name,
+                    purpose=consent.purpose,
+                    consent_id=consent.consent_id,
+                    contract_version=contract.version,
+                    key_id=key_id,
+                    unit_partition=self.partition_of(data["unit_id"]),
+                    subject=self.keys.subject("huurder", data["tenant_number"]),
+                    bsn_subject=self.keys.subject("bsn", bsn) if bsn else None,
+                    fields=tuple(fields),
+                    payload=payload,
+                )
+            )
 
     @staticmethod
     def _signal_consent(
-        rule: Any,
+        rule: EventRule,
         consents: ConsentState,
         tenant: str,
         partner: str,
@@ -246,7 +294,7 @@ class Planner:
 
     @staticmethod
     def _awaits_registry(
-        consents: ConsentState, partner: str, data: dict[str, Any], rule: Any
+        consents: ConsentState, partner: str, data: dict[str, Any], rule: EventRule
     ) -> bool:
         """The visit recorded a consent for this partner that the registry does not know yet."""
         return any(
