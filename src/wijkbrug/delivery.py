@@ -255,6 +255,9 @@ class Planner:
         key_id = getattr(self.keys.pseudonymiser(contract.partner), "key_id", None)
         payload = envelope(kind, event, contract.partner, consent, contract, key_id, out)
         bsn = (data.get("resident") or {}).get("bsn")
+        unit_partition = self.partition_of(data["unit_id"])
+        subject = self.keys.subject("huurder", data["tenant_number"])
+        bsn_subject = self.keys.subject("bsn", bsn) if bsn else None
         for channel in contract.channels:
             if channel not in self.channels:
                 continue
@@ -269,9 +272,9 @@ class Planner:
                     consent_id=consent.consent_id,
                     contract_version=contract.version,
                     key_id=key_id,
-                    unit_partition=self.partition_of(data["unit_id"]),
-                    subject=self.keys.subject("huurder", data["tenant_number"]),
-                    bsn_subject=self.keys.subject("bsn", bsn) if bsn else None,
+                    unit_partition=unit_partition,
+                    subject=subject,
+                    bsn_subject=bsn_subject,
                     fields=tuple(fields),
                     payload=payload,
                 )

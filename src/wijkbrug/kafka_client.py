@@ -178,7 +178,7 @@ class GroupConsumer:
         *,
         on_assigned: Callable[[set[int]], None],
         on_revoked: Callable[[set[int]], None],
-        max_records: int = 500,
+        max_records: int = 2000,
     ) -> None:
         self._consumer = KafkaConsumer(
             **_common(settings),
@@ -190,7 +190,14 @@ class GroupConsumer:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
         )
+        # Metadata first: without it the first JoinGroup assigns nothing, and kafka-python can
+        # lose the rebalance the metadata then triggers, leaving the member without partitions.
+        for topic in topics:
+            self._consumer.partitions_for_topic(topic)
         self._consumer.subscribe(topics, listener=_Listener(on_assigned, on_revoked))
+
+    def assignment(self) -> set[int]:
+        return {tp.partition for tp in self._consumer.assignment()}
 
     def poll(self, timeout_ms: int) -> list[Record]:
         batches = self._consumer.poll(timeout_ms=timeout_ms)
@@ -250,7 +257,9 @@ class TopicTail:
         self._consumer.close()
 
 
-def read_topic(settings: Settings, topic: str, stall_s: float = 30.0) -> Iterator[Record]:
+def read_topic(
+    settings: Settings, topic: str, stall_s: float = 30.0, partitions: set[int] | None = None
+) -> Iterator[Record]:
     """Every record now on a physical topic, from the beginning up to its current end.
 
     Reads without a consumer group (nothing is committed), so it can run at any time. Raises
@@ -258,8 +267,10 @@ def read_topic(settings: Settings, topic: str, stall_s: float = 30.0) -> Iterato
     """
     consumer = KafkaConsumer(**_common(settings), enable_auto_commit=False, group_id=None)
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        found = consumer.partitions_for_topic(topic) or set()
+        tps = [
+            TopicPartition(topic, p) for p in sorted(found) if partitions is None or p in partitions
+        ]
         if not tps:
             return
         consumer.assign(tps)

@@ -77,9 +77,15 @@ class StreamWorker:
         self.group_id = group_id or settings.stream_group
         self.stop = threading.Event()
         self._owned: set[int] = set()
+        self._taking_over: set[int] = set()
+        self._first_assignment = True
         self._owned_lock = threading.Lock()
         topics = load_topics()
         self._raw = [topics[name].physical(settings.topic_prefix) for name in RAW_TOPICS]
+        self._carries = {
+            topics[name].physical(settings.topic_prefix): topics[name].event_types
+            for name in RAW_TOPICS
+        }
         self._consent_topic = topics["consent"].physical(settings.topic_prefix)
         self._quarantine = topics["quarantine"]
         kafka_client.ensure_topics(
@@ -119,6 +125,17 @@ class StreamWorker:
             return set(self._owned)
 
     def _assigned(self, partitions: set[int]) -> None:
+        # Called inside poll() on the client's network thread: only note it; step() takes over.
+        self._taking_over |= partitions
+
+    def _take_over(self) -> None:
+        """Newly assigned partitions: learn what their previous owner saw, settle the partner
+        topics after a crash, then send from the ledger for them."""
+        partitions, self._taking_over = self._taking_over, set()
+        if self._first_assignment:
+            self._first_assignment = False  # the start-up catch-up read every partition
+        else:
+            self._remember(partitions)
         self.kafka_channel.reconcile(partitions)
         with self._owned_lock:
             self._owned |= partitions
@@ -134,15 +151,7 @@ class StreamWorker:
     def _catch_up(self) -> None:
         """State rebuilt from Kafka (no second source of truth): what the raw topics say of
         contacts and milestones, then the consent topic folded to its end, then acted on."""
-        topics = load_topics()
-        for name in RAW_TOPICS:
-            physical = topics[name].physical(self.settings.topic_prefix)
-            for record in kafka_client.read_topic(self.settings, physical):
-                try:
-                    event = Incoming(*decode(record.headers, record.value))
-                except (EventError, SchemaViolation):
-                    continue  # the stream quarantines it when it reads it as a member
-                self.pipeline.remember(event)
+        self._remember(None)
         withdrawals = []
         for record in self._tail.catch_up():
             try:
@@ -154,6 +163,16 @@ class StreamWorker:
                 withdrawals.append(withdrawal)
         self.pipeline.settle(withdrawals)
         log.info("consent state: %d consents", len(self.pipeline.consents))
+
+    def _remember(self, partitions: set[int] | None) -> None:
+        """Contacts and milestones from the raw topics (``partitions``: only those)."""
+        for physical in self._raw:
+            for record in kafka_client.read_topic(self.settings, physical, partitions=partitions):
+                try:
+                    event = Incoming(*decode(record.headers, record.value))
+                except (EventError, SchemaViolation):
+                    continue  # the stream quarantines it when it reads it as a member
+                self.pipeline.remember(event)
 
     def _consent_record(self, record: Record) -> None:
         try:
@@ -174,6 +193,8 @@ class StreamWorker:
         """One round: follow consents, process a batch, checkpoint, send. Returns records read."""
         self.follow_consents()
         records = self._group.poll(timeout_ms)
+        if self._taking_over:
+            self._take_over()
         if records:
             deliveries, held, quarantine = self.process(records)
             self.checkpoint(records, deliveries, held, quarantine)
@@ -188,6 +209,8 @@ class StreamWorker:
         for record in records:
             try:
                 name, ident, when, data = decode(record.headers, record.value)
+                if name not in self._carries.get(record.topic, ()):
+                    raise EventError("event type does not belong on this topic")
                 plan = self.pipeline.plan(Incoming(name, ident, when, data))
             except (EventError, SchemaViolation) as error:
                 code = "schema.invalid" if isinstance(error, SchemaViolation) else "event.invalid"
