@@ -258,11 +258,16 @@ class TopicTail:
 
 
 def read_topic(
-    settings: Settings, topic: str, stall_s: float = 30.0, partitions: set[int] | None = None
+    settings: Settings,
+    topic: str,
+    stall_s: float = 30.0,
+    partitions: set[int] | None = None,
+    start: dict[int, int] | None = None,
 ) -> Iterator[Record]:
     """Every record now on a physical topic, from the beginning up to its current end.
 
-    Reads without a consumer group (nothing is committed), so it can run at any time. Raises
+    Reads without a consumer group (nothing is committed), so it can run at any time;
+    ``partitions`` limits it to those, ``start`` begins a partition at an offset. Raises
     TimeoutError when no progress is made for ``stall_s`` seconds.
     """
     consumer = KafkaConsumer(**_common(settings), enable_auto_commit=False, group_id=None)
@@ -275,6 +280,9 @@ def read_topic(
             return
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
+        for tp in tps:
+            if start and start.get(tp.partition):
+                consumer.seek(tp, start[tp.partition])
         ends = consumer.end_offsets(tps)
         remaining = {tp for tp in tps if ends[tp] > consumer.position(tp)}
         deadline = time.monotonic() + stall_s

@@ -78,7 +78,8 @@ class StreamWorker:
         self.stop = threading.Event()
         self._owned: set[int] = set()
         self._taking_over: set[int] = set()
-        self._first_assignment = True
+        #: Per raw topic and partition, the next offset this worker has seen (remembered).
+        self._known: dict[str, dict[int, int]] = {}
         self._owned_lock = threading.Lock()
         topics = load_topics()
         self._raw = [topics[name].physical(settings.topic_prefix) for name in RAW_TOPICS]
@@ -132,10 +133,7 @@ class StreamWorker:
         """Newly assigned partitions: learn what their previous owner saw, settle the partner
         topics after a crash, then send from the ledger for them."""
         partitions, self._taking_over = self._taking_over, set()
-        if self._first_assignment:
-            self._first_assignment = False  # the start-up catch-up read every partition
-        else:
-            self._remember(partitions)
+        self._remember(partitions)  # what others processed since this worker last looked
         self.kafka_channel.reconcile(partitions)
         with self._owned_lock:
             self._owned |= partitions
@@ -165,9 +163,14 @@ class StreamWorker:
         log.info("consent state: %d consents", len(self.pipeline.consents))
 
     def _remember(self, partitions: set[int] | None) -> None:
-        """Contacts and milestones from the raw topics (``partitions``: only those)."""
+        """Contacts and milestones from the raw topics (``partitions``: only those), from
+        where this worker's knowledge of each partition ends (``_known``) to the end."""
         for physical in self._raw:
-            for record in kafka_client.read_topic(self.settings, physical, partitions=partitions):
+            known = self._known.setdefault(physical, {})
+            for record in kafka_client.read_topic(
+                self.settings, physical, partitions=partitions, start=known
+            ):
+                known[record.partition] = record.offset + 1
                 try:
                     event = Incoming(*decode(record.headers, record.value))
                 except (EventError, SchemaViolation):
@@ -207,6 +210,8 @@ class StreamWorker:
         held: list = []
         quarantine: list[Event] = []
         for record in records:
+            known = self._known.setdefault(record.topic, {})
+            known[record.partition] = max(known.get(record.partition, 0), record.offset + 1)
             try:
                 name, ident, when, data = decode(record.headers, record.value)
                 if name not in self._carries.get(record.topic, ()):
