@@ -242,10 +242,12 @@ class Ledger:
         *,
         partner: str | None = None,
         limit: int = 500,
-        now: datetime | None = None,
     ) -> list[Outgoing]:
-        """Queued deliveries due now for ``channel`` on ``partitions``, oldest first."""
-        now = now or _utcnow()
+        """Queued deliveries for ``channel`` on ``partitions``, oldest first.
+
+        Retry timing is the sender's (per partner, in memory, :class:`wijkbrug.webhook.Backoff`);
+        ``next_attempt_at`` records it for operators.
+        """
         c = deliveries.c
         query = (
             select(
