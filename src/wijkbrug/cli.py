@@ -252,14 +252,13 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
 def _keys(args: argparse.Namespace, settings: Settings) -> int:
     from wijkbrug import keys_cli
     from wijkbrug.keys import KeyStore, KeyStoreError
-    from wijkbrug.partners import load_partners
 
     store = KeyStore(settings.keys_path(), generate=settings.generate_keys)
     try:
         if args.action == "rotate":
             print(keys_cli.rotate(store, args.partner, args.kind))
         else:
-            print(keys_cli.listing(store, sorted(load_partners()), args.kind))
+            print(keys_cli.listing(store, keys_cli.partners_for(args.kind), args.kind))
     except KeyStoreError as error:
         print(f"wijkbrug: {error}", file=sys.stderr)
         return 2

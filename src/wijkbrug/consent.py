@@ -149,10 +149,6 @@ class ConsentState:
                 return consent
         return None
 
-    def known_for(self, tenant: str, partner: str) -> list[Consent]:
-        """Every consent of ``tenant`` for ``partner`` the registry has, valid or not."""
-        return [self._by_id[cid] for cid in sorted(self._by_tenant.get((tenant, partner), ()))]
-
     def registration_known(self, registration_id: str, partner: str, purpose: str) -> bool:
         """Whether the registry has the consent given at a visit (the signal's ``consent_ref``)."""
         return (registration_id, partner, purpose) in self._registrations

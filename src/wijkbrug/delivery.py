@@ -132,9 +132,6 @@ class Planner:
             for name in DELIVERABLE
         }
 
-    def partners_for(self, name: str) -> list[str]:
-        return [contract.partner for contract, _ in self._rules.get(name, [])]
-
     def plan(
         self,
         event: Incoming,
