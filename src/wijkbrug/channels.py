@@ -59,9 +59,10 @@ def drain(channel: Channel, ledger: Ledger, rows: list[Outgoing], may_send: MayS
     for row in rows:
         (allowed if may_send(row.consent_id, row.kind) else stopped).append(row)
     ledger.cancel([r.id for r in stopped], "toestemming niet meer geldig bij verzending")
+    claimed = ledger.claim([r.id for r in allowed])
+    allowed = [r for r in allowed if r.id in claimed]  # not cancelled by another worker meanwhile
     if not allowed:
         return WriteResult()
-    ledger.mark_sending([r.id for r in allowed])
     try:
         result = channel.write(allowed)
     except BaseException:
@@ -131,7 +132,7 @@ class KafkaTopicChannel(Channel):
         """Send everything queued for ``partitions``; after a failure, reconcile first."""
         sent = 0
         while partitions:
-            rows = self.ledger.outbox(self.name, partitions, limit=1000)
+            rows = self.ledger.outbox(self.name, partitions, limit=5000)
             if not rows:
                 break
             try:
@@ -140,8 +141,9 @@ class KafkaTopicChannel(Channel):
                 log.warning("partner topic send failed (%s); will retry", type(error).__name__)
                 self.reconcile(partitions)
                 break
+            delivered = set(result.delivered)
             for row in rows:
-                if row.id in set(result.delivered):
+                if row.id in delivered:
                     self.stats.delivered[(row.partner, self.name)] += 1
             sent += len(result.delivered)
         return sent

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
-from wijkbrug.ledger import CANCELLED, DELIVERED, FAILED, QUEUED, Delivery, Ledger, deliveries
+from wijkbrug.ledger import CANCELLED, DELIVERED, FAILED, QUEUED, Delivery, Ledger, payloads
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -58,6 +61,18 @@ def test_unique_on_event_partner_channel(ledger: Ledger) -> None:
     assert len(keys) == len(set(keys)) == 4
 
 
+def test_enqueued_rows_read_back_as_written(ledger: Ledger) -> None:
+    at = datetime(2026, 11, 29, 8, 30, 15, 123456, tzinfo=UTC)
+    ledger.enqueue([delivery("e1")], now=at)
+    (row,) = ledger.rows()
+    assert row["created_at"].replace(tzinfo=UTC) == at  # SQLite keeps no zone; it is UTC
+    assert (row["status"], row["attempts"], row["unit_partition"]) == (QUEUED, 0, 2)
+    assert orjson.loads(row["fields"]) == ["category", "visit_date"]
+    assert row["payload_sha256"] == hashlib.sha256(b'{"event_id": "e1"}').hexdigest()
+    (outgoing,) = ledger.outbox("kafka", [2])
+    assert outgoing.payload == b'{"event_id": "e1"}'
+
+
 def test_outbox_in_order_per_channel_and_partition(ledger: Ledger) -> None:
     ledger.enqueue([delivery(f"e{i}", unit_partition=i % 2) for i in range(6)])
     ledger.enqueue([delivery("w1", channel="webhook")])
@@ -70,15 +85,44 @@ def test_outbox_in_order_per_channel_and_partition(ledger: Ledger) -> None:
 def test_delivered_keeps_the_digest_and_drops_the_payload(ledger: Ledger) -> None:
     ledger.enqueue([delivery("e1")])
     (row,) = ledger.outbox("kafka", {2})
-    ledger.mark_sending([row.id])
+    assert ledger.claim([row.id]) == {row.id}
     ledger.mark_delivered([row.id])
     (stored,) = ledger.rows()
     assert stored["status"] == DELIVERED
     assert stored["delivered_at"] is not None
-    assert len(stored["payload_sha256"]) == 64
-    with ledger.engine.connect() as conn:
-        assert conn.execute(deliveries.select()).one()._mapping["payload"] is None
+    assert stored["payload_sha256"] == hashlib.sha256(b'{"event_id": "e1"}').hexdigest()
+    assert ledger.payload(stored["payload_sha256"]) is None
     assert ledger.outbox("kafka", {2}) == []
+
+
+def test_channels_share_one_payload_until_the_last_one_is_done(ledger: Ledger) -> None:
+    ledger.enqueue([delivery("e1"), delivery("e1", channel="webhook"), delivery("e2")])
+    digest = hashlib.sha256(b'{"event_id": "e1"}').hexdigest()
+    with ledger.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(payloads)).scalar_one() == 2
+    (kafka,) = [r for r in ledger.outbox("kafka", {2}) if r.event_id == "e1"]
+    ledger.mark_delivered([kafka.id])
+    assert ledger.payload(digest) == b'{"event_id": "e1"}'  # the webhook still needs it
+    (webhook,) = ledger.outbox("webhook", {2})
+    assert webhook.payload == b'{"event_id": "e1"}'
+    ledger.cancel([webhook.id], "toestemming niet meer geldig")
+    assert ledger.payload(digest) is None
+    # A redelivered event adds nothing, and brings no payload back.
+    assert ledger.enqueue([delivery("e1"), delivery("e1", channel="webhook")]) == 0
+    assert ledger.payload(digest) is None
+
+
+def test_a_row_cancelled_before_it_is_claimed_is_not_sent(ledger: Ledger) -> None:
+    ledger.enqueue([delivery("e1"), delivery("e2")])
+    first, second = ledger.outbox("kafka", {2})
+    assert ledger.stop_under("TST-000001", "toestemming ingetrokken") == 2  # another worker
+    assert ledger.claim([first.id, second.id]) == set()
+    assert ledger.payload(hashlib.sha256(b'{"event_id": "e1"}').hexdigest()) is None
+    ledger.enqueue([delivery("e3")])
+    (third,) = ledger.outbox("kafka", {2})
+    assert ledger.claim([third.id]) == {third.id}
+    assert ledger.stop_under("TST-000001", "toestemming ingetrokken") == 0  # it is leaving
+    assert [r["event_id"] for r in ledger.received_under("TST-000001")] == ["e3"]
 
 
 def test_failed_attempts_are_counted_and_a_permanent_one_stops(ledger: Ledger) -> None:

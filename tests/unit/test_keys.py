@@ -90,6 +90,19 @@ def test_known_answer() -> None:
     assert FIXED("123456782", "bsn") == expected
 
 
+def test_remembered_pseudonyms_are_the_computed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memo (bounded, cleared when full) never changes a pseudonym, by field or value."""
+    monkeypatch.setattr(Pseudonymiser, "MEMO_SIZE", 3)
+    remembering = Pseudonymiser(FIXED_KEY)
+    values = [("1", "bsn"), ("1", "tenant_number"), ("2", "bsn"), ("3", "bsn"), ("1", "bsn")]
+    first = [remembering(v, f) for v, f in values]
+    again = [remembering(v, f) for v, f in reversed(values)]
+    fresh = [Pseudonymiser(FIXED_KEY)(v, f) for v, f in values]
+    assert first == fresh == again[::-1]
+    assert first[0] == first[4] != first[1]
+    assert len(remembering._memo) <= 3
+
+
 def test_fields_are_domain_separated() -> None:
     assert FIXED("12345", "bsn") != FIXED("12345", "tenant_number")
     assert FIXED("12345", "bsn") != FIXED("12345")
