@@ -307,6 +307,55 @@ def read_topic(
         consumer.close()
 
 
+def read_interval(
+    settings: Settings,
+    topic: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    stall_s: float = 30.0,
+) -> Iterator[Record]:
+    """The records of a physical topic whose timestamp lies in [``start_ms``, ``end_ms``).
+
+    Offsets come from the broker's time index (``offsets_for_times``), so a re-run or a
+    backfill of an interval reads the same records, whatever arrived since. ``start_ms`` None
+    reads from the beginning, ``end_ms`` None up to the current end. Records within the offset
+    range are also filtered on their own timestamp (a producer may set CreateTime out of order).
+    """
+    consumer = KafkaConsumer(**_common(settings), enable_auto_commit=False, group_id=None)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            return
+        ends = consumer.end_offsets(tps)
+        firsts = consumer.beginning_offsets(tps)
+        after_end = consumer.offsets_for_times({tp: end_ms for tp in tps}) if end_ms else {}
+        starts = consumer.offsets_for_times({tp: start_ms for tp in tps}) if start_ms else {}
+        stop = {tp: after_end[tp].offset if after_end.get(tp) else ends[tp] for tp in tps}
+        begin = {tp: starts[tp].offset if starts.get(tp) else firsts[tp] for tp in tps}
+        if start_ms is not None:  # nothing at or after start_ms: the partition has none
+            begin = {tp: begin[tp] if starts.get(tp) else ends[tp] for tp in tps}
+        wanted = [tp for tp in tps if begin[tp] < stop[tp]]
+        if not wanted:
+            return
+        consumer.assign(wanted)
+        for tp in wanted:
+            consumer.seek(tp, begin[tp])
+        remaining = set(wanted)
+        deadline = time.monotonic() + stall_s
+        while remaining:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic}: no progress for {stall_s:.0f} s")
+            for tp, messages in consumer.poll(timeout_ms=500).items():
+                deadline = time.monotonic() + stall_s
+                for m in messages:
+                    inside = start_ms is None or m.timestamp >= start_ms
+                    if m.offset < stop[tp] and inside and (end_ms is None or m.timestamp < end_ms):
+                        yield _record(m)
+            remaining = {tp for tp in remaining if consumer.position(tp) < stop[tp]}
+    finally:
+        consumer.close()
+
+
 def known_event_ids(settings: Settings, topics: Iterable[TopicSpec], source: str) -> set[str]:
     """Ids of the events from ``source`` already on the topics: the connectors' dedup memory.
 

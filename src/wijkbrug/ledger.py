@@ -450,6 +450,20 @@ class Ledger:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
+    def statuses(self, channel: str, event_ids: Iterable[str]) -> dict[tuple[str, str], tuple]:
+        """(event id, partner) -> (row id, status) of ``channel``'s rows for ``event_ids``."""
+        c = deliveries.c
+        ids = sorted(set(event_ids))
+        found: dict[tuple[str, str], tuple] = {}
+        with self.engine.connect() as conn:
+            for at in range(0, len(ids), 5000):
+                query = select(c.event_id, c.partner, c.id, c.status).where(
+                    c.channel == channel, c.event_id.in_(ids[at : at + 5000])
+                )
+                for event, partner, row_id, status in conn.execute(query):
+                    found[(event, partner)] = (row_id, status)
+        return found
+
     def payload(self, digest: str) -> bytes | None:
         """The bytes kept for ``digest``; None once no delivery needs them any more."""
         with self.engine.connect() as conn:

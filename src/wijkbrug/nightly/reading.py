@@ -1,0 +1,104 @@
+"""Reading a night from Kafka: the raw events of an interval, and consent state as of a moment.
+
+Intervals are by record timestamp (the moment a connector published), looked up with the
+broker's time index, so a re-run or a backfill reads exactly what it read the first time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from wijkbrug import kafka_client
+from wijkbrug.consent import CONSENT_EVENTS, ConsentState, Withdrawal
+from wijkbrug.delivery import Incoming
+from wijkbrug.events import EventError, decode
+from wijkbrug.kafka_client import Record
+from wijkbrug.schemas import SchemaViolation
+from wijkbrug.settings import Settings
+from wijkbrug.topics import load_topics
+
+
+def _ms(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def topics_for(names: Iterable[str]) -> list[str]:
+    """The logical topics that carry the given event names."""
+    wanted = set(names)
+    return [t for t, spec in load_topics().items() if wanted & set(spec.event_types)]
+
+
+@dataclass
+class Read:
+    """Decoded events with the record each came from; undecodable records only counted (the
+    stream worker quarantines those as it reads them)."""
+
+    events: list[Incoming] = field(default_factory=list)
+    records: dict[str, Record] = field(default_factory=dict)
+    undecodable: int = 0
+
+
+def read_records(
+    settings: Settings, names: Iterable[str], start: datetime | None, end: datetime | None
+) -> Iterator[Record]:
+    for topic in topics_for(names):
+        physical = load_topics()[topic].physical(settings.topic_prefix)
+        yield from kafka_client.read_interval(settings, physical, _ms(start), _ms(end))
+
+
+def read(
+    settings: Settings, names: Iterable[str], start: datetime | None, end: datetime | None
+) -> Read:
+    """Events named ``names`` published in [``start``, ``end``), in a stable order."""
+    wanted = set(names)
+    out = Read()
+    for record in read_records(settings, wanted, start, end):
+        try:
+            name, ident, when, data = decode(record.headers, record.value)
+        except (EventError, SchemaViolation):
+            out.undecodable += 1
+            continue
+        if name in wanted and ident not in out.records:
+            out.events.append(Incoming(name, ident, when, data))
+            out.records[ident] = record
+    out.events.sort(key=lambda e: (e.time, e.id))
+    return out
+
+
+def read_events(
+    settings: Settings,
+    names: Iterable[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[Incoming]:
+    """Decoded events of the given names published in [``start``, ``end``) (None: open)."""
+    return read(settings, names, start, end).events
+
+
+@dataclass
+class ConsentsAt:
+    """Consent state folded up to a moment, and the withdrawals published in an interval."""
+
+    state: ConsentState
+    withdrawals: list[tuple[Withdrawal, datetime]]
+
+
+def consents_at(
+    settings: Settings, end: datetime | None, since: datetime | None = None
+) -> ConsentsAt:
+    """Fold the consent topic up to ``end`` (None: all of it). Withdrawals published at or
+    after ``since`` are returned with their event time (the night's retraction notices)."""
+    state = ConsentState()
+    withdrawals: list[tuple[Withdrawal, datetime]] = []
+    since_ms = _ms(since)
+    for record in read_records(settings, CONSENT_EVENTS, None, end):
+        try:
+            name, ident, when, data = decode(record.headers, record.value)
+        except (EventError, SchemaViolation):
+            continue  # the consent connector validates; a bad record grants nothing
+        withdrawal = state.apply(name, data, ident)
+        if withdrawal and since_ms is not None and record.timestamp_ms >= since_ms:
+            withdrawals.append((withdrawal, when))
+    return ConsentsAt(state, withdrawals)
