@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from wijkbrug import quarantine_cli
 from wijkbrug.reasons import REASONS
 from wijkbrug.settings import Settings
 
@@ -74,13 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         kind.add_argument("--no-progress", action="store_true", help="geen voortgangsbalk")
 
-    held = commands.add_parser("quarantine", help="toon de records in quarantaine, met redenen")
-    held.add_argument("--connector", choices=sorted(CONNECT_HELP), default=None)
-    held.add_argument(
-        "--raw",
-        action="store_true",
-        help="toon ook het ruwe record (kan persoonsgegevens bevatten)",
-    )
+    quarantine_cli.add_parser(commands)
 
     stream = commands.add_parser(
         "stream", help="lever gebeurtenissen in realtime aan partners (consumer group)"
@@ -341,10 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ledger.close()
         return 0
     if args.command == "quarantine":
-        from wijkbrug.report import quarantine_listing
-
-        print(quarantine_listing(settings, args.connector, args.raw))
-        return 0
+        return quarantine_cli.run(args, settings)
     return _topics(args, settings)
 
 

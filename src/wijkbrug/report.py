@@ -50,28 +50,6 @@ def topics_report(settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def quarantine_listing(
-    settings: Settings, connector: str | None = None, show_raw: bool = False
-) -> str:
-    """Every quarantined record: connector, file, line, reasons; the raw record only on request.
-
-    The raw record may hold personal data: it is shown only to a steward who asks for it.
-    """
-    spec = load_topics()["quarantine"]
-    lines = []
-    for record in kafka_client.read_topic(settings, spec.physical(settings.topic_prefix)):
-        data = orjson.loads(record.value)
-        if connector and data["connector"] != connector:
-            continue
-        codes = ", ".join(
-            r["code"] + (f" ({r['field']})" if r["field"] else "") for r in data["reasons"]
-        )
-        lines.append(f"{data['connector']:<12} {data['source_file']}:{data['line']:<6} {codes}")
-        if show_raw:
-            lines.append(f"    {data['raw']}")
-    return "\n".join(lines) if lines else "(geen records in quarantaine)"
-
-
 STATUS_NL = {
     "queued": "in wachtrij",
     "sending": "onderweg",
