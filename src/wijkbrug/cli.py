@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +76,18 @@ def _parser() -> argparse.ArgumentParser:
         kind.add_argument("--no-progress", action="store_true", help="geen voortgangsbalk")
 
     quarantine_cli.add_parser(commands)
+
+    nightly = commands.add_parser(
+        "nightly", help="nachtelijke levering: Parquet-bestanden per partner voor één interval"
+    )
+    nightly.add_argument(
+        "--start", type=datetime.fromisoformat, required=True, help="begin (ISO 8601, met zone)"
+    )
+    nightly.add_argument(
+        "--end", type=datetime.fromisoformat, required=True, help="einde, exclusief (ISO 8601)"
+    )
+    nightly.add_argument("--run-id", default="handmatig", help="naam van de run in de rapporten")
+    nightly.add_argument("--no-validation", action="store_true", help="sla GX-validatie over")
 
     stream = commands.add_parser(
         "stream", help="lever gebeurtenissen in realtime aan partners (consumer group)"
@@ -296,6 +308,21 @@ def _receiver(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _nightly(args: argparse.Namespace, settings: Settings) -> int:
+    from wijkbrug.nightly import run_night
+
+    result = run_night(
+        settings, args.start, args.end, run_id=args.run_id, validate=not args.no_validation
+    )
+    print(f"nacht {result.night}: {result.events} gebeurtenissen, {result.delivered} geleverd")
+    print(f"  nieuw in het grootboek {result.new_deliveries}, in quarantaine {result.quarantined}")
+    for partner, drop in sorted(result.drops.items()):
+        print(f"  {partner:<24}{drop.rows:>7} rijen  {drop.parquet}")
+    if result.summary:
+        print(f"  validatierapport: {result.summary}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -319,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _connect(args, settings)
     if args.command == "stream":
         return _stream(args, settings)
+    if args.command == "nightly":
+        return _nightly(args, settings)
     if args.command == "keys":
         return _keys(args, settings)
     if args.command == "inzage":

@@ -190,3 +190,26 @@ def test_a_withdrawal_leaves_the_resident_out_of_a_rerun_and_retracts_in_the_nex
     table = pq.read_table(nxt.drops["dock"].parquet).to_pylist()
     (retraction,) = [r for r in table if r["kind"] == "retraction"]
     assert set(json.loads(retraction["data"])["delete_event_ids"]) == sent_under
+
+
+def test_the_nightly_command_writes_the_drops_and_says_where(
+    whole: Renovation,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from wijkbrug.cli import main
+
+    test, (start, end) = night_of(whole, settings, tmp_path)
+    monkeypatch.setenv("WIJKBRUG_KAFKA_BOOTSTRAP", test.kafka_bootstrap)
+    monkeypatch.setenv("WIJKBRUG_TOPIC_PREFIX", test.topic_prefix)
+    monkeypatch.setenv("WIJKBRUG_STATE_DIR", str(test.state_dir))
+    args = ["nightly", "--start", start.isoformat(), "--end", end.isoformat(), "--no-validation"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for partner in FILE_PARTNERS:
+        (line,) = [x for x in out.splitlines() if x.strip().startswith(partner)]
+        path = Path(line.split()[-1])
+        assert path.is_file() and path.is_relative_to(test.state_dir / "drops" / partner)
+        assert int(line.split()[1]) == pq.read_metadata(path).num_rows
