@@ -35,6 +35,15 @@ REASONS: dict[str, str] = {
     "schema.invalid": "Gebeurtenis voldoet niet aan het schema",
     "event.invalid": "Bericht is geen geldige wijkbrug-gebeurtenis (CloudEvents-kop of JSON)",
     "processing.error": "Record niet verwerkt door een fout in wijkbrug; meld dit aan beheer",
+    # Batch rules of the nightly validation (wijkbrug.validation): facts no single record shows.
+    "event.duplicate": "Gebeurtenis-id komt vaker voor: dubbel in deze nacht of al eerder geleverd",
+    "milestone.order": (
+        "Mijlpaal is gerealiseerd voor de mijlpaal die eraan vooraf moet gaan "
+        "(opgeleverd voor gestart, of terug in woning voor verhuisd naar logeerwoning)"
+    ),
+    "huisbezoek.missing": (
+        "Renovatie gestart in een bewoonde woning zonder vastgelegd huisbezoek vooraf"
+    ),
 }
 
 
