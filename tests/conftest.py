@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from hypothesis import settings as hypothesis_settings
+# -- Airflow: configured before anything imports it ------------------------------------------
+# Airflow reads its configuration once, at import time, and would otherwise use ~/airflow. Each
+# pytest session gets an AIRFLOW_HOME of its own (metadata DB, logs); only the Airflow tests
+# migrate the DB (fixture ``airflow_db`` in tests/airflow/conftest.py). No UNIT_TEST_MODE: it
+# loads Airflow's unit_tests.cfg (examples on, cron data intervals forced), hiding what we test.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="wijkbrug-airflow-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+os.environ |= {
+    "AIRFLOW_HOME": _AIRFLOW_HOME,
+    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parents[1] / "dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+    # The steward_review watcher's record filter is a dotted path: resolved only when allowed.
+    "AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST": "wijkbrug.steward_review.quarantine_payload",
+}
 
-from wijkbrug.settings import Settings
+import pytest  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+from wijkbrug.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
