@@ -9,6 +9,7 @@ COPY connectors ./connectors
 COPY schemas ./schemas
 COPY config ./config
 COPY partners ./partners
+COPY expectations ./expectations
 RUN pip install --no-cache-dir .
 USER wijkbrug
 ENTRYPOINT ["wijkbrug"]

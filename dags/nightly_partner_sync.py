@@ -2,13 +2,16 @@
 
 The night is the run's data interval, 03:00 to 03:00 Amsterdam time (02:00 does not exist on
 the last Sunday of March). Re-running or backfilling a night writes the same files and no new
-deliveries, so missed nights are caught up one at a time, in order. Every partner drop is an
+deliveries, so nights the scheduler missed are caught up one at a time, in order, from
+``WIJKBRUG_NIGHTLY_START`` (the first night to deliver, ISO date; set it to the go-live date
+before unpausing). Older nights: ``airflow backfill create``. Every partner drop is an
 asset event on ``wijkbrug://drops/<partner>`` (through the alias ``wijkbrug-drops``), so work
 downstream can be scheduled on a partner's drop. The work is ``wijkbrug.scheduled``'s.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +19,7 @@ import pendulum
 from airflow.sdk import Asset, AssetAlias, CronDataIntervalTimetable, dag, task
 
 TIMEZONE = "Europe/Amsterdam"
+FIRST_NIGHT = pendulum.parse(os.environ.get("WIJKBRUG_NIGHTLY_START", "2026-01-01"), tz=TIMEZONE)
 #: The partner drops of a run: one asset event per drop, ``wijkbrug://drops/<partner>``.
 DROPS = AssetAlias("wijkbrug-drops")
 
@@ -28,8 +32,8 @@ def drop_asset(partner: str) -> Asset:
 @dag(
     dag_id="nightly_partner_sync",
     schedule=CronDataIntervalTimetable("0 3 * * *", timezone=TIMEZONE),
-    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
-    catchup=True,  # a missed night is synced later; max_active_runs keeps nights in order
+    start_date=FIRST_NIGHT,
+    catchup=True,  # a missed night is still synced; max_active_runs keeps nights in order
     max_active_runs=1,
     default_args={"retries": 3, "retry_delay": timedelta(minutes=10)},
     dagrun_timeout=timedelta(hours=6),

@@ -20,6 +20,8 @@ from wijkbrug import kafka_client
 from wijkbrug.settings import Settings
 from wijkbrug.topics import load_topics
 
+pytest.importorskip("airflow.providers.apache.kafka", reason="needs the airflow extra")
+
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 #: The Kafka connection the steward_review watcher uses (its default name).

@@ -43,8 +43,8 @@ def copied_inside(
     return start, end
 
 
-def asset_events(uri_prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """Asset events stored for assets whose URI starts with ``uri_prefix``: uri -> extras."""
+def asset_events(uri_prefix: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The run's asset events for assets whose URI starts with ``uri_prefix``: uri -> extras."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -53,7 +53,7 @@ def asset_events(uri_prefix: str) -> dict[str, list[dict[str, Any]]]:
         rows = session.execute(
             select(AssetModel.uri, AssetEvent.extra)
             .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.uri.startswith(uri_prefix))
+            .where(AssetModel.uri.startswith(uri_prefix), AssetEvent.source_run_id == run_id)
         ).all()
     found: dict[str, list[dict[str, Any]]] = {}
     for uri, extra in rows:
@@ -90,7 +90,7 @@ def test_nightly_partner_sync_drops_each_partners_night_and_announces_it(
 
     # One asset event per partner drop, with counts and a checksum, never a record.
     partners = {path.relative_to(wijkbrug_env.state_dir / "drops").parts[0] for path in drops}
-    events = asset_events("wijkbrug://drops/")
+    events = asset_events("wijkbrug://drops/", run.run_id)
     assert set(events) == {f"wijkbrug://drops/{partner}" for partner in partners}
     for uri, extras in events.items():
         (extra,) = extras
@@ -125,4 +125,4 @@ def test_monitoring_aggregates_writes_the_weeks_table_and_dashboard(
     about = json.loads(table.schema.metadata[b"wijkbrug.monitoring"])
     assert (about["period"], about["threshold"]) == ("week", 3)
     assert "<html" in (folder / "index.html").read_text(encoding="utf-8").lower()
-    assert asset_events("wijkbrug://monitoring/dashboard")
+    assert asset_events("wijkbrug://monitoring/dashboard", run.run_id)

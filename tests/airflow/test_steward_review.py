@@ -44,14 +44,17 @@ def test_the_watcher_loses_no_quarantine_record_when_the_triggerer_dies_before_s
     """N records, a triggerer that stores only some of the events it fired and then dies, a
     restarted triggerer: every record ends up stored at least once.
 
-    Why none is lost: the shared-stream producer (KafkaSharedStreamProducer.advance) commits a
-    partition's offset only through records whose trigger events the supervisor confirmed as
-    stored (``confirm_persisted`` after ``Trigger.submit_event`` wrote the asset event), and
-    only a contiguous prefix: it commits ``offset + 1`` of the last record whose window is
-    closed and whose events are all confirmed. The connection has ``enable.auto.commit``
-    false (the producer refuses to start otherwise) and closing the consumer commits nothing.
-    So at any crash, every record below the committed offset has its event stored, and every
-    record from it on is read again by the restarted consumer of the same group.
+    Why none is lost, the one commit point: ``KafkaSharedStreamProducer.advance`` calls
+    ``consumer.commit(offset + 1, asynchronous=False)`` for a partition only through the
+    leading run of records that are *resolved*: the filter moved past the record (or rejected
+    it) and every trigger event it yielded for it is confirmed stored. Confirmed stored means:
+    ``TriggerRunnerSupervisor.handle_events`` returned from ``Trigger.submit_event`` (the
+    asset event committed in the metadata DB), only then queued the event's persist seq, the
+    next state sync carried it back (``events_persisted``) and the runner passed it to
+    ``SharedStreamManager.confirm_persisted``. Nothing else commits: the connection has
+    ``enable.auto.commit`` false (the producer refuses to start otherwise) and closing the
+    consumer does not commit. So at any crash every record below the committed offset has its
+    event stored, and the restarted consumer of the same group reads every record from there.
     """
     n, stored_first = 30, 12
     publish_quarantine(wijkbrug_env, range(1, n + 1))
@@ -136,10 +139,6 @@ def test_the_watcher_loses_no_quarantine_record_when_the_triggerer_dies_before_s
     # At-least-once: stored before the crash but not yet committed means stored twice.
     committed_lines = {line for p, lines in by_partition.items() for line in lines[: at_crash[p]]}
     assert set(first_stored) & set(second_stored) == set(first_stored) - committed_lines
-    print(
-        f"stored {len(first_stored)}, lost from memory {len(lost)}, committed at crash "
-        f"{at_crash}, stored again {len(second_stored)}"
-    )
 
 
 def test_the_watcher_payload_keeps_codes_and_lines_and_drops_the_raw_record() -> None:
@@ -229,3 +228,22 @@ def test_the_stewards_request_is_dutch_counts_only_and_their_answer_is_recorded(
     entry = record_decision(settings, summary, response, run_id="asset_triggered__1")
     assert entry["decision"] == "taken" and entry["responded_by"] == "steward-a"
     assert _entries(settings)[0]["record_ids"] == summary.open_ids
+
+
+def test_the_human_in_the_loop_form_renders_the_summary_in_dutch() -> None:
+    """The form's subject and body come from the summarise task's XCom (templated)."""
+    from wijkbrug.steward_review import OPTIONS, subject
+
+    summary = QuarantineSummary(3, 3, 3, {"planning": 3}, {"vhe.format": 3}, None, ["a", "b", "c"])
+    review = {"subject": subject(summary), "body": body(summary)}
+
+    class TaskInstance:
+        def xcom_pull(self, task_ids: str) -> dict[str, Any]:
+            assert task_ids == "summarise"
+            return review
+
+    task = load_dag("steward_review").get_task("steward_decision")
+    task.render_template_fields({"ti": TaskInstance()})
+    assert task.subject == "Quarantaine: 3 nieuwe records wachten op beoordeling"
+    assert task.body == review["body"]
+    assert task.options == list(OPTIONS) and task.defaults == ["Escaleren"]

@@ -376,3 +376,44 @@ def test_nothing_is_written_into_the_repositorys_context(faulty_run: ValidationO
         "validation_definitions",
         "checkpoints",
     }
+
+
+def test_an_empty_night_fails_only_freshness(tmp_path: Path) -> None:
+    empty = validate(Night([], [], set(), {}, {}), tmp_path)
+    assert empty.passed == () and empty.failed == {}
+    assert [(s.suite, s.success, s.rows) for s in empty.suites] == [
+        ("nacht_kolommen", True, 0),
+        ("nacht_batchregels", True, 0),
+        ("versheid", False, 4),
+    ]
+    assert {f["status"] for f in empty.freshness} == {"verouderd"}
+    assert not empty.success and empty.summary_html.is_file()
+
+
+@pytest.mark.parametrize(
+    ("run_id", "interval", "message"),
+    [
+        ("../elders", (END - timedelta(hours=12), END), "run_id"),
+        ("2026-03-03", (datetime(2026, 3, 2, 16), datetime(2026, 3, 3, 4)), "timezone-aware"),
+        ("2026-03-03", (END, END - timedelta(hours=12)), "ends before"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_is_written(
+    run_id: str, interval: tuple[datetime, datetime], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate_night([], units=set(), run_id=run_id, interval=interval, out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_suite_naming_a_column_wijkbrug_does_not_provide_fails_loudly(
+    faulty: Night, tmp_path: Path
+) -> None:
+    root = tmp_path / "expectations"
+    shutil.copytree(context_root(), root)
+    path = root / "suites" / "nacht_kolommen.json"
+    suite = json.loads(path.read_text(encoding="utf-8"))
+    suite["expectations"][0]["kwargs"]["column"] = "bsn"  # personal: never in the frame
+    path.write_text(json.dumps(suite), encoding="utf-8")
+    with pytest.raises(SuiteError, match='column "bsn"'):
+        validate(faulty, tmp_path / "out", gx_root=root)

@@ -68,6 +68,17 @@ def _failing(result: Mapping[str, Any], index_column: str | None) -> tuple[str, 
     return tuple(sorted({str(k) for k in keys if k is not None}))
 
 
+def _exception(info: Any) -> str | None:
+    """The message of an exception GX caught, flat or keyed by metric; None if none was."""
+    if not isinstance(info, Mapping):
+        return None
+    candidates = [info, *(v for v in info.values() if isinstance(v, Mapping))]
+    for candidate in candidates:
+        if candidate.get("raised_exception"):
+            return str(candidate.get("exception_message") or "an exception")
+    return None
+
+
 def _observed(result: Mapping[str, Any]) -> float | None:
     value = result.get("observed_value")
     return float(value) if isinstance(value, int | float) else None
@@ -75,11 +86,10 @@ def _observed(result: Mapping[str, Any]) -> float | None:
 
 def _expectation(suite: str, evr: Any, index_column: str | None) -> ExpectationOutcome:
     config = evr.expectation_config
-    if evr.exception_info and evr.exception_info.get("raised_exception"):
-        raise SuiteError(
-            f"suite {suite}: {config.type} on {config.kwargs.get('column')} raised "
-            f"{evr.exception_info.get('exception_message')}"
-        )
+    problem = _exception(evr.exception_info)
+    if problem is not None:
+        column = config.kwargs.get("column")
+        raise SuiteError(f"suite {suite}: {config.type} on {column} raised {problem}")
     result = evr.result or {}
     meta = config.meta or {}
     return ExpectationOutcome(

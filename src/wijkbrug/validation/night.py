@@ -66,7 +66,11 @@ def _check_arguments(run_id: str, interval: tuple[datetime, datetime]) -> None:
 
 def _earlier(history: Sequence[Incoming], night: Sequence[Incoming]) -> list[Incoming]:
     """History without the night's own events (same id and time), if the caller included them."""
-    tonight = {(e.id, e.time) for e in night}
+    ids = {e.id for e in night}
+    overlap = {e.id for e in history if e.id in ids}
+    if not overlap:
+        return list(history)
+    tonight = {(e.id, e.time) for e in night if e.id in overlap}
     return [e for e in history if (e.id, e.time) not in tonight]
 
 
@@ -81,10 +85,13 @@ def _verdicts(
             reason = Reason(expectation.reason, expectation.field)
             for event_id in expectation.failing:
                 reasons.setdefault(event_id, set()).add(reason)
-    failed = {
-        event_id: tuple(sorted(found, key=lambda r: (r.code, r.field or "")))
-        for event_id, found in sorted(reasons.items())
-    }
+    ordered: dict[frozenset[Reason], tuple[Reason, ...]] = {}  # one sort per combination
+    failed = {}
+    for event_id, found in sorted(reasons.items()):
+        key = frozenset(found)
+        if key not in ordered:
+            ordered[key] = tuple(sorted(key, key=lambda r: (r.code, r.field or "")))
+        failed[event_id] = ordered[key]
     ids = night_ids.dropna().drop_duplicates()
     passed = ids[~batch_rules.isin(ids, list(failed))].sort_values()
     return tuple(passed.tolist()), failed
@@ -101,6 +108,11 @@ def _freshness(table: pd.DataFrame, suites: Sequence[SuiteOutcome]) -> tuple[dic
         }
         for row in table.itertuples()
     )
+
+
+def _dutch(number: float) -> str:
+    """``0,1666``: four significant decimals with a decimal comma."""
+    return f"{number:.4g}".replace(".", ",")
 
 
 def _drift(
@@ -124,12 +136,13 @@ def _drift(
         }
     (expectation,) = [e for s in suites for e in s.expectations]
     divergence = expectation.observed_value
-    shown = "oneindig" if divergence is None else f"{divergence:.4f}".replace(".", ",")
+    shown = "oneindig" if divergence is None else _dutch(divergence)
     return base | {
         "status": "geslaagd" if expectation.success else "mislukt",
         "kl_divergentie": divergence,
         "toelichting": (
-            f"KL-divergentie {shown} tegen drempel {base['drempel_kl']:.4f}: drift {threshold} "
+            f"KL-divergentie {shown} tegen drempel {_dutch(base['drempel_kl'])}: "
+            f"drift {_dutch(threshold)} "
             f"plus het toeval bij {mix.night_total} signalen in de nacht en "
             f"{mix.baseline_total} in de vier weken ervoor"
         ),
@@ -169,7 +182,7 @@ def validate_night(
 
     context = gx_runner.open_context(out_dir, gx_root)
     run = {"run_id": run_id, "run_time": end}
-    rows = gx_runner.run_checkpoint(context, gx_runner.ROWS, night_rows, **run)
+    row_suites = gx_runner.run_checkpoint(context, gx_runner.ROWS, night_rows, **run)
     table = batch_rules.freshness(frame, end, last_seen)
     fresh = gx_runner.run_checkpoint(
         context, gx_runner.FRESHNESS, table, parameters={"max_age_hours": max_age_hours}, **run
@@ -190,8 +203,8 @@ def validate_night(
         for name in gx_runner.suite_names(context, gx_runner.DRIFT):
             skipped[name] = gx_runner.suite_description(context, name)
 
-    passed, failed = _verdicts(night_rows["event_id"], rows)
-    suites = (*rows, *fresh, *drift)
+    passed, failed = _verdicts(night_rows["event_id"], row_suites)
+    suites = (*row_suites, *fresh, *drift)
     counts = night_rows["event_type"].value_counts().sort_index()
     docs = gx_runner.data_docs_index(context)
     doc = summary.summary_document(

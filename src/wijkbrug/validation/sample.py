@@ -188,7 +188,7 @@ def programme(homes: int, end: datetime, *, seed: int = 1) -> Programme:
     """A clean night ending at ``end``: per home the start of its renovation and a visit's
     signals, counts, consent and feedback; history holds its pre-visit and earlier signals.
 
-    About seven night events and four history events per home; every connector delivers.
+    Six night events and four history events per home; every connector delivers.
     """
     rng = Random(seed)
     start = end - timedelta(hours=12)

@@ -169,10 +169,10 @@ def render_html(doc: Mapping[str, Any]) -> str:
             ],
         ),
         "<h2>Quarantaine</h2>",
-        f"<p>{quarantine['gebeurtenissen']} gebeurtenissen gaan in quarantaine, "
-        f"{quarantine['doorgelaten']} zijn doorgelaten. Een gebeurtenis kan om meer redenen "
-        "tegelijk in quarantaine staan; ze worden alleen bij gebeurtenis-id genoemd, in de "
-        "validatieresultaten.</p>",
+        f"<p>{quarantine['gebeurtenissen']} gebeurtenissen (verschillende ids) gaan in "
+        f"quarantaine, {quarantine['doorgelaten']} zijn doorgelaten. Een gebeurtenis kan om meer "
+        "redenen tegelijk in quarantaine staan; ze worden alleen bij gebeurtenis-id genoemd, in "
+        "de validatieresultaten.</p>",
         _table(
             ["Code", "Uitleg", "Gebeurtenissen"],
             [
