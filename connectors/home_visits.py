@@ -115,6 +115,8 @@ class HomeVisitsConnector(Connector):
             data: dict[str, Any] = {"complex": complex_id, "iso_week": week, "count": count}
             if category is not None:
                 data["category"] = category
+            else:  # the visit itself: did it record any signal (the programme's question)
+                data["with_signal"] = bool(signals)
             events.append(
                 Event(
                     name=name,

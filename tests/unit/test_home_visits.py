@@ -94,7 +94,9 @@ def test_every_other_signal_becomes_a_deidentified_count() -> None:
         },
         "ggz": {"complex": "CPX-OV-031", "iso_week": "2026-W10", "category": "ggz", "count": 2},
     }
-    assert events["visit.count"] == [{"complex": "CPX-OV-031", "iso_week": "2026-W10", "count": 1}]
+    assert events["visit.count"] == [
+        {"complex": "CPX-OV-031", "iso_week": "2026-W10", "count": 1, "with_signal": True}
+    ]
 
 
 def test_counts_carry_no_unit_and_are_keyed_by_complex() -> None:

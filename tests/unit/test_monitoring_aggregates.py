@@ -103,8 +103,11 @@ def signal_count(category: str, week: str, count: int = 1, complex_id: str = CPX
     return event("signal.count", data)
 
 
-def visit_count(week: str, complex_id: str = CPX) -> Incoming:
-    return event("visit.count", {"complex": complex_id, "iso_week": week, "count": 1})
+def visit_count(week: str, complex_id: str = CPX, with_signal: bool | None = None) -> Incoming:
+    data: dict[str, Any] = {"complex": complex_id, "iso_week": week, "count": 1}
+    if with_signal is not None:
+        data["with_signal"] = with_signal
+    return event("visit.count", data)
 
 
 def consent(
@@ -265,6 +268,28 @@ def test_households_with_a_signal_is_a_certain_lower_bound() -> None:
     found = cells(events)
     assert found.get("households_with_signal", {}) == {("2026-W07", CPX, TOTAL_DIMENSION): 2}
     assert found.get("households_visited", {}) == {("2026-W07", CPX, TOTAL_DIMENSION): 3}
+
+
+def test_households_with_a_signal_is_exact_where_visits_say_so() -> None:
+    # The same three visits, now marked by the connector; and one visit without a signal.
+    signalled = [visit_count("2026-W07", with_signal=True) for _ in range(3)]
+    events = [
+        *signalled,
+        visit_count("2026-W07", with_signal=False),
+        consented("schulden", "2026-02-11", registration="HB-A", index=0),
+        signal_count("schulden", "2026-W07"),
+        signal_count("schulden", "2026-W07"),
+        # Week 8 has one visit from before the mark: the lower bound serves there.
+        visit_count("2026-W08", with_signal=True),
+        visit_count("2026-W08"),
+        signal_count("taal", "2026-W08"),
+        signal_count("taal", "2026-W08"),
+    ]
+    found = cells(events)
+    assert found.get("households_with_signal", {}) == {
+        ("2026-W07", CPX, TOTAL_DIMENSION): 3,
+        ("2026-W08", CPX, TOTAL_DIMENSION): 2,
+    }
 
 
 def test_consents_are_attributed_to_the_complex_of_their_unit() -> None:
@@ -444,7 +469,7 @@ def test_the_synthetic_renovation_counts_every_visit_and_signal_once(
     totals = counts.groupby("measure")["value"].sum()
     assert totals["households_visited"] == truth["visits"]
     assert totals["signals"] == truth["signals"]
-    assert 0 < totals["households_with_signal"] <= truth["visits_with_signal"]
+    assert totals["households_with_signal"] == truth["visits_with_signal"]
 
 
 @pytest.mark.parametrize("period", ["week", "month"])

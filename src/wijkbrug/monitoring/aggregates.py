@@ -63,7 +63,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "complex", "unit_id", "registration_id", "visit_date", "category", "partners",
     ),
     "signal.count": ("complex", "iso_week", "category", "count"),
-    "visit.count": ("complex", "iso_week", "count"),
+    "visit.count": ("complex", "iso_week", "count", "with_signal"),
     "consent.given": ("consent_id", "unit_id", "partner", "recorded_on"),
     "consent.withdrawn": ("consent_id", "unit_id", "partner", "withdrawn_on"),
     "partner.feedback": ("feedback_id", "unit_id", "partner", "date", "kind"),
@@ -179,7 +179,7 @@ def _attribute(frame: pd.DataFrame, register: pd.Series) -> pd.DataFrame:
 
 
 def _visit_cells(frames: dict[str, pd.DataFrame], period: Period) -> list[pd.DataFrame]:
-    """Visits, households with a signal (lower bound), signals per category, referrals."""
+    """Visits, households with a signal, signals per category, referrals."""
     visits = frames["visit.count"]
     visits = visits.assign(period=week_period(visits["iso_week"], period))
     counted = frames["signal.count"]
@@ -195,7 +195,18 @@ def _visit_cells(frames: dict[str, pd.DataFrame], period: Period) -> list[pd.Dat
     per_category = counted.groupby([*keys, "category"]).size().groupby(level=keys).max()
     with_consent = consented.groupby(keys)["registration_id"].nunique()
     lower_bound = pd.concat([per_category, with_consent], axis=1).fillna(0).max(axis=1)
-    households = lower_bound.astype("int64").rename("n").rename_axis(keys).reset_index()
+    # Visits counted since the connector marks ``with_signal`` give the exact number; where a
+    # period still has visits without the mark (older events), the certain lower bound serves.
+    flagged = visits["with_signal"].notna()
+    marked = visits.assign(hit=visits["with_signal"].eq(True).astype("int64") * visits["count"])
+    exact = marked.groupby(keys)["hit"].sum()
+    complete = flagged.groupby([visits[k] for k in keys]).all()
+    index = exact.index.union(lower_bound.index)
+    best = exact.reindex(index, fill_value=0).where(
+        complete.reindex(index, fill_value=False).astype(bool),
+        lower_bound.reindex(index, fill_value=0),
+    )
+    households = best.astype("int64").rename("n").rename_axis(keys).reset_index()
     referrals = consented.explode("partners").dropna(subset=["partners"])
     return [
         _tally(visits, "households_visited", weight="count"),

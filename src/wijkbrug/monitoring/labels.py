@@ -15,11 +15,11 @@ MEASURES: dict[str, tuple[str, str]] = {
         "Aantal huisbezoeken in de periode; elk bezoek telt één keer.",
     ),
     "households_with_signal": (
-        "Huishoudens met ten minste één signaal (ondergrens)",
-        "Huisbezoeken waarbij zeker ten minste één signaal is vastgelegd. De geanonimiseerde "
-        "tellingen noemen geen bezoek, dus dit is een ondergrens: het grootste van het aantal "
-        "bezoeken met een signaal met toestemming en het aantal bezoeken met een signaal zonder "
-        "toestemming in één categorie.",
+        "Huishoudens met ten minste één signaal",
+        "Huisbezoeken waarbij ten minste één signaal is vastgelegd, met of zonder toestemming. "
+        "Voor bezoeken van vóór die markering in de telling (oudere gegevens) is het een "
+        "ondergrens: het grootste van het aantal bezoeken met een signaal met toestemming en "
+        "het aantal bezoeken met een signaal zonder toestemming in één categorie.",
     ),
     "signals": (
         "Signalen per categorie",
