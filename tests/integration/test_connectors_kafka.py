@@ -122,7 +122,9 @@ def test_the_synthetic_renovation_goes_through_every_connector(
             data["category"] in c["categories"] for c in data["consents"]
         )
     counts = [orjson.loads(r.value) for r in read_back(settings, "raw.monitoring.count")]
-    assert all(set(c) <= {"complex", "iso_week", "category", "count", "with_signal"} for c in counts)
+    assert all(
+        set(c) <= {"complex", "iso_week", "category", "count", "with_signal"} for c in counts
+    )
     consents = read_back(settings, "consent")
     assert {r.key for r in consents} and all(r.key.startswith(b"TST-") for r in consents)
 
