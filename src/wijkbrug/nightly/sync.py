@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from wijkbrug import kafka_client
-from wijkbrug.delivery import DELIVERABLE, Contacts, Planner
+from wijkbrug.delivery import Contacts, Planner
 from wijkbrug.events import Event, event_id
 from wijkbrug.keys import KeyStore, Pseudonymiser
 from wijkbrug.ledger import DELIVERED, QUEUED, SENDING, Delivery, Ledger
 from wijkbrug.nightly import drop
+from wijkbrug.nightly.columnar import ColumnarPlanner, NightPlan, write_drop
 from wijkbrug.nightly.reading import ConsentsAt, Read, consents_at, read
 from wijkbrug.partner_contract import load_contracts
 from wijkbrug.pipeline import KeyAccess
@@ -184,22 +185,14 @@ def _plan(
     consents: ConsentsAt,
     excluded: set[str],
     today: datetime,
-) -> tuple[list[Delivery], int]:
+) -> NightPlan:
+    """The night's file deliveries, planned column-wise (the same rows as ``Planner.plan``)."""
     contacts = Contacts()
     for event in history:
         if event.name == "signal.consented":
             contacts.learn(event.data)
-    deliveries: list[Delivery] = []
-    held = 0
-    for event in night.events:
-        if event.name == "signal.consented":
-            contacts.learn(event.data)
-        if event.name not in DELIVERABLE or event.id in excluded:
-            continue
-        plan = planner.plan(event, consents.state, today.date(), contacts)
-        deliveries += plan.deliveries
-        held += len(plan.held)
-    return deliveries, held
+    columnar = ColumnarPlanner(planner.contracts, planner.keys, planner.partition_of)
+    return columnar.plan(night.events, consents.state, today.date(), contacts, excluded)
 
 
 def run_night(
@@ -242,7 +235,8 @@ def run_night(
         pinned = _pinned_keys(ledger, existing)
         planner = _planner(settings, PinnedKeys(access, store, pinned))
         today = (end - timedelta(microseconds=1)).astimezone(zone)
-        planned, held = _plan(planner, night, history, consents, set(failed), today)
+        plan = _plan(planner, night, history, consents, set(failed), today)
+        planned, held = plan.deliveries(), plan.held
         for withdrawal, _ in consents.withdrawals:
             received = ledger.received_under(withdrawal.consent.consent_id)
             file_rows = [r for r in received if r["channel"] == CHANNEL]
@@ -271,10 +265,10 @@ def run_night(
         drops = {}
         for contract in planner.contracts.values():
             if CHANNEL in contract.channels and contract.person_level:
-                drops[contract.partner] = drop.write(
-                    drop_dir, contract.partner, night_name, (start, end),
-                    by_partner.get(contract.partner, []),
-                )  # fmt: skip
+                table = plan.file_table(contract.partner, by_partner.get(contract.partner, []))
+                drops[contract.partner] = write_drop(
+                    drop_dir, contract.partner, night_name, (start, end), table
+                )
         ledger.mark_delivered([rows[(d.event_id, d.partner)][0] for d in leaving])
         for withdrawal, _ in consents.withdrawals:
             ledger.mark_retracted(withdrawal.consent.consent_id, withdrawal.event_id)
