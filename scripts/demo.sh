@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded defaults: a synthetic Thema-dreven renovation through
 # every connector onto the local broker, the stream worker delivering to the partners (their own
-# Kafka topics and signed webhooks), a withdrawal with its retraction, and what each partner got.
-# Run by `make demo`, which installs the project and starts the broker first. A second run
-# publishes and delivers nothing new.
+# Kafka topics and signed webhooks), a withdrawal with its retraction, and what each partner got;
+# then the scheduled side with `airflow dags test` on an embedded SQLite metadata DB: the nightly
+# partner sync (Parquet drops, validation with a few planted faults, Data Docs) and the monitoring
+# aggregates (dashboard). Run by `make demo`, which installs the project and starts the broker
+# first. A second run publishes and delivers nothing new and rewrites the same nightly files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WIJKBRUG_KAFKA_BOOTSTRAP="${WIJKBRUG_KAFKA_BOOTSTRAP:-127.0.0.1:${WIJKBRUG_KAFKA_PORT:-9092}}"
@@ -66,6 +68,41 @@ echo "== Inzageverzoek (AVG art. 15) voor huurder ${resident}"
 
 echo
 "$wijkbrug" topics report
+
+# The scheduled side: the DAGs of dags/ run once each with `airflow dags test`, on an Airflow
+# of the demo's own (SQLite metadata DB in the state dir, no examples, few worker slots).
+export AIRFLOW_HOME="$WIJKBRUG_STATE_DIR/airflow"
+export AIRFLOW__CORE__DAGS_FOLDER="$PWD/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
+export AIRFLOW__CORE__PARALLELISM=2
+export AIRFLOW__APACHE_KAFKA__CALLBACK_ALLOWLIST=wijkbrug.steward_review.quarantine_payload
+export WIJKBRUG_MONITORING_PERIOD=week WIJKBRUG_MONITORING_THRESHOLD=10
+airflow=.venv/bin/airflow
+logs="$AIRFLOW_HOME/demo-logs"
+mkdir -p "$logs"
+quiet() {  # quiet LOG CMD...: the command's output in LOG, shown only when it fails
+  local log=$1
+  shift
+  "$@" > "$log" 2>&1 || { tail -n 40 "$log"; echo "mislukt, zie $log" >&2; return 1; }
+}
+
+echo
+echo "== Geplante fouten voor de nachtelijke validatie (via de gewone publisher op de raw-topics)"
+"$python" scripts/demo_nightly.py plant
+dates="$("$python" scripts/demo_nightly.py prepare)"
+read -r night week <<< "$dates"
+
+echo
+echo "== Airflow in ${AIRFLOW_HOME} (SQLite): airflow dags test, nacht tot ${night}, week tot ${week}"
+quiet "$logs/db-migrate.log" "$airflow" db migrate
+quiet "$logs/nightly_partner_sync.log" "$airflow" dags test nightly_partner_sync "$night"
+quiet "$logs/monitoring_aggregates.log" "$airflow" dags test monitoring_aggregates "$week"
+echo "  beide runs geslaagd; logboeken in ${logs}"
+echo
+"$python" scripts/demo_nightly.py show
+
 echo
 echo "Webhookleveringen per partner: .cache/demo/webhooks/<partner>.jsonl"
-echo "Nog eens 'make demo' publiceert en levert niets nieuws. Broker stoppen: make kafka-stop"
+echo "Nog eens 'make demo' publiceert en levert niets nieuws en schrijft dezelfde nachtbestanden."
+echo "Broker stoppen: make kafka-stop"
