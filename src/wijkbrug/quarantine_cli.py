@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONNECTOR_NAMES = ("consents", "feedback", "home-visits", "planning", "stream")
+CONNECTOR_NAMES = ("consents", "feedback", "home-visits", "nightly", "planning", "stream")
 #: Review statuses and audit actions (see wijkbrug.quarantine_review) as stewards read them.
 STATUS_NL = {"open": "open", "released": "vrijgegeven", "rejected": "afgewezen"}
 ACTION_NL = {"reveal": "onthuld", "release": "vrijgegeven", "reject": "afgewezen"}
@@ -550,7 +550,13 @@ def _publish(settings: Settings, release: Release) -> dict[str, int]:
 
 def _release(args: argparse.Namespace, settings: Settings) -> int:
     from wijkbrug.quarantine_audit import AlreadyDecided
-    from wijkbrug.quarantine_review import FixError, parse_fix, policy_for, view
+    from wijkbrug.quarantine_review import (
+        RAW_TOPIC_CONNECTORS,
+        FixError,
+        parse_fix,
+        policy_for,
+        view,
+    )
 
     try:
         fixes = [parse_fix(text) for text in args.fix]
@@ -562,7 +568,7 @@ def _release(args: argparse.Namespace, settings: Settings) -> int:
     reason = _reason(args, hidden)
     _still_open(record, short, settings)
     try:
-        if record.connector == "stream":
+        if record.connector in RAW_TOPIC_CONNECTORS:
             release = _stream_release(record, fixes, settings)
         else:
             release = _connector_release(record, fixes, args.today, settings)

@@ -36,6 +36,9 @@ from wijkbrug.schemas import SchemaViolation, latest, validate
 MASK = "•••"
 #: The quarantine records of the stream worker (raw-topic events it held back).
 STREAM = "stream"
+#: Records held back from raw topics, not from a source file: the stream worker's (a record it
+#: could not read) and the nightly sync's (a batch rule failed). Both keep the event's data.
+RAW_TOPIC_CONNECTORS = (STREAM, "nightly")
 #: File suffixes of JSON Lines sources (the consent registry exports either CSV or JSON Lines).
 JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 #: Delimited sources: the column order of their export (the quarantine record keeps no header).
@@ -133,7 +136,8 @@ def is_delimited(connector: str, source_file: str) -> bool:
 
 def policy_for(record: HeldRecord) -> FieldPolicy:
     """The field policy of a record's source format; an unknown connector shows nothing."""
-    policy = load_policies().get(record.connector, FieldPolicy(frozenset(), frozenset()))
+    connector = STREAM if record.connector in RAW_TOPIC_CONNECTORS else record.connector
+    policy = load_policies().get(connector, FieldPolicy(frozenset(), frozenset()))
     if is_delimited(record.connector, record.source_file):
         return replace(policy, columns=COLUMNS[record.connector])
     return policy
@@ -516,7 +520,7 @@ STREAM_IDENTITY: Mapping[str, tuple[str, Callable[[Mapping[str, Any]], tuple[Any
 
 def raw_topic_of(record: HeldRecord, prefix: str) -> str | None:
     """The logical raw topic a stream record was read from (its ``source_file``)."""
-    if record.connector != STREAM or not record.source_file.startswith(prefix):
+    if record.connector not in RAW_TOPIC_CONNECTORS or not record.source_file.startswith(prefix):
         return None
     return record.source_file[len(prefix) :]
 

@@ -14,11 +14,12 @@ import pytest
 
 from tests.support.stream import RawPublisher, Renovation, consent_withdrawn, isolated, renovation
 from wijkbrug import kafka_client
-from wijkbrug.events import Event, decode
+from wijkbrug.events import Event, decode, event_id
 from wijkbrug.keys import KeyStore
 from wijkbrug.ledger import DELIVERED, Ledger, deliveries
 from wijkbrug.nightly import run_night
 from wijkbrug.nightly.reading import read_events
+from wijkbrug.nightly.sync import SOURCE as NIGHTLY_SOURCE
 from wijkbrug.partner_contract import load_contracts
 from wijkbrug.settings import Settings
 from wijkbrug.topics import load_topics
@@ -101,9 +102,15 @@ def test_a_night_gives_every_partner_its_file_matching_the_ledger_and_a_rerun_is
     assert file_bytes(again) == file_bytes(first)
 
 
-def test_batch_faults_are_quarantined_and_left_out(
-    whole: Renovation, settings: Settings, tmp_path: Path
+def test_batch_faults_are_quarantined_left_out_and_a_steward_can_accept_them(
+    whole: Renovation,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from wijkbrug.cli import main
+
     test, (start, _) = night_of(whole, settings, tmp_path)
     events = read_events(test, ["renovation.milestone"], start, None)
     started = next(
@@ -144,6 +151,25 @@ def test_batch_faults_are_quarantined_and_left_out(
     run_night(test, start, end, run_id="nacht-fout-opnieuw")
     again = [r for r in kafka_client.read_topic(test, quarantine)]
     assert len(again) == len(records)
+
+    # A steward accepts the planted record as it is: the next re-run lets it through.
+    raw = load_topics()["raw.renovation.milestone"].physical(test.topic_prefix)
+    (held,) = [
+        r
+        for r in kafka_client.read_topic(test, raw)
+        if ("ce_id", b"planted-order-fault") in r.headers
+    ]
+    quarantine_id = event_id(NIGHTLY_SOURCE, held.topic, held.partition, held.offset)
+    monkeypatch.setenv("WIJKBRUG_KAFKA_BOOTSTRAP", test.kafka_bootstrap)
+    monkeypatch.setenv("WIJKBRUG_TOPIC_PREFIX", test.topic_prefix)
+    monkeypatch.setenv("WIJKBRUG_STATE_DIR", str(test.state_dir))
+    assert main(["quarantine", "list", "--connector", "nightly"]) == 0
+    listing = capsys.readouterr().out
+    assert quarantine_id[:8] in listing and data["tenant_number"] not in listing
+    reason = "opleverdatum klopt volgens de aannemer"
+    assert main(["quarantine", "release", quarantine_id, "--reason", reason]) == 0
+    accepted = run_night(test, start, end, run_id="nacht-fout-vrijgegeven")
+    assert accepted.quarantined == result.quarantined - 1
 
 
 def test_a_withdrawal_leaves_the_resident_out_of_a_rerun_and_retracts_in_the_next_night(

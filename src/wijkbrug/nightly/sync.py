@@ -138,6 +138,26 @@ def _validate(
     )
 
 
+def _quarantine_id(night: Read, ident: str) -> str:
+    """The id of the quarantine record of a failing event: fixed by the record it came from."""
+    record = night.records[ident]
+    return event_id(SOURCE, record.topic, record.partition, record.offset)
+
+
+def _accepted_by_steward(settings: Settings) -> set[str]:
+    """Nightly quarantine records a steward released as they were (no corrections): their
+    events pass a re-run of the night. A release with corrections published a corrected event
+    instead, which its own night validates."""
+    from wijkbrug.quarantine_audit import AuditTrail
+    from wijkbrug.quarantine_review import DECISIONS, RELEASED
+
+    latest = {}
+    for entry in AuditTrail.read_only(settings.ledger()):
+        if entry.connector == "nightly" and entry.action in DECISIONS:
+            latest[entry.quarantine_id] = entry
+    return {qid for qid, e in latest.items() if DECISIONS[e.action] == RELEASED and not e.fields}
+
+
 def _quarantine(settings: Settings, night: Read, failed: dict) -> int:
     """Publish a quarantine record per failing event, once (ids follow the record)."""
     if not failed:
@@ -150,7 +170,7 @@ def _quarantine(settings: Settings, night: Read, failed: dict) -> int:
     try:
         for ident in sorted(failed):
             record = night.records[ident]
-            quarantine_id = event_id(SOURCE, record.topic, record.partition, record.offset)
+            quarantine_id = _quarantine_id(night, ident)
             if quarantine_id in known:
                 continue
             value = record.value or b""
@@ -228,6 +248,8 @@ def run_night(
         if validate:
             outcome = _validate(settings, night, history, (start, end), run_id, report_dir)
             failed = dict(outcome.failed)
+        accepted = _accepted_by_steward(settings)
+        failed = {i: r for i, r in failed.items() if _quarantine_id(night, i) not in accepted}
         quarantined = _quarantine(settings, night, failed)
 
         access = KeyAccess(store)
