@@ -96,11 +96,11 @@ def build_monitoring(end: datetime, *, period: Period, threshold: int) -> dict[s
     in a folder of their own per period: ``<monitoring dir>/<period>/<label>/``."""
     from wijkbrug.monitoring import run
     from wijkbrug.monitoring.aggregates import FIELDS
-    from wijkbrug.nightly import read_events
+    from wijkbrug.nightly.sync import events_passed
 
     settings = Settings()
     out_dir = monitoring_dir(settings) / period / period_label(period, end, settings.timezone)
-    events = read_events(settings, FIELDS, None, end)
+    events = events_passed(settings, list(FIELDS), None, end)
     output = run(events, out_dir, period=period, threshold=threshold, timezone=settings.timezone)
     suppressed = int(output.table["suppressed"].sum())
     log.info(

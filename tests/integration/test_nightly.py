@@ -20,6 +20,7 @@ from wijkbrug.ledger import DELIVERED, Ledger, deliveries
 from wijkbrug.nightly import run_night
 from wijkbrug.nightly.reading import read_events
 from wijkbrug.nightly.sync import SOURCE as NIGHTLY_SOURCE
+from wijkbrug.nightly.sync import events_passed
 from wijkbrug.partner_contract import load_contracts
 from wijkbrug.settings import Settings
 from wijkbrug.topics import load_topics
@@ -152,6 +153,10 @@ def test_batch_faults_are_quarantined_left_out_and_a_steward_can_accept_them(
     again = [r for r in kafka_client.read_topic(test, quarantine)]
     assert len(again) == len(records)
 
+    # Monitoring leaves out what the night held back.
+    passed = {e.id for e in events_passed(test, ["renovation.milestone"], start, None)}
+    assert "planted-order-fault" not in passed
+
     # A steward accepts the planted record as it is: the next re-run lets it through.
     raw = load_topics()["raw.renovation.milestone"].physical(test.topic_prefix)
     (held,) = [
@@ -170,6 +175,8 @@ def test_batch_faults_are_quarantined_left_out_and_a_steward_can_accept_them(
     assert main(["quarantine", "release", quarantine_id, "--reason", reason]) == 0
     accepted = run_night(test, start, end, run_id="nacht-fout-vrijgegeven")
     assert accepted.quarantined == result.quarantined - 1
+    passed = {e.id for e in events_passed(test, ["renovation.milestone"], start, None)}
+    assert "planted-order-fault" in passed
 
 
 def test_a_withdrawal_leaves_the_resident_out_of_a_rerun_and_retracts_in_the_next_night(

@@ -158,6 +158,17 @@ def _accepted_by_steward(settings: Settings) -> set[str]:
     return {qid for qid, e in latest.items() if DECISIONS[e.action] == RELEASED and not e.fields}
 
 
+def events_passed(
+    settings: Settings, names: Sequence[str], start: datetime | None, end: datetime | None
+) -> list:
+    """The events published in [``start``, ``end``) less those a nightly run held back and no
+    steward accepted as they were (monitoring counts what the partners could receive)."""
+    found = read(settings, names, start, end)
+    topic = load_topics()["quarantine"].physical(settings.topic_prefix)
+    held = kafka_client.event_ids_on(settings, topic) - _accepted_by_steward(settings)
+    return [e for e in found.events if _quarantine_id(found, e.id) not in held]
+
+
 def _quarantine(settings: Settings, night: Read, failed: dict) -> int:
     """Publish a quarantine record per failing event, once (ids follow the record)."""
     if not failed:
