@@ -95,7 +95,8 @@ def pipeline(events: int, work: Path, ledger: bool) -> dict[str, Any]:
     from wijkbrug.delivery import Contacts
     from wijkbrug.keys import KeyStore
     from wijkbrug.ledger import Ledger
-    from wijkbrug.nightly.columnar import ColumnarPlanner, write_drop
+    from wijkbrug.nightly import drop
+    from wijkbrug.nightly.columnar import ColumnarPlanner
     from wijkbrug.partner_contract import load_contracts
     from wijkbrug.pipeline import KeyAccess
     from wijkbrug.validation import units_from_planning, validate_night
@@ -137,7 +138,7 @@ def pipeline(events: int, work: Path, ledger: bool) -> dict[str, Any]:
     for contract in contracts.values():
         if "file" in contract.channels and contract.person_level:
             table = plan.file_table(contract.partner)
-            dropped = write_drop(
+            dropped = drop.write(
                 work / "drops", contract.partner, "2026-03-09", built.interval, table
             )
             rows[contract.partner] = dropped.rows

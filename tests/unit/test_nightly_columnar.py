@@ -25,7 +25,7 @@ from wijkbrug.keys import KeyStore
 from wijkbrug.ledger import Delivery
 from wijkbrug.nightly import drop
 from wijkbrug.nightly.benchdata import night
-from wijkbrug.nightly.columnar import ColumnarPlanner, NightPlan, write_drop
+from wijkbrug.nightly.columnar import ColumnarPlanner, NightPlan
 from wijkbrug.partner_contract import load_contracts
 from wijkbrug.pipeline import KeyAccess
 from wijkbrug.validation import sample
@@ -345,8 +345,8 @@ def test_the_parquet_files_are_byte_identical_on_a_realistic_night(
     assert kinds == {"signal", "milestone", "alert"}, kinds
     for partner in sorted({d.partner for d in want}):
         rows = [d for d in want if d.partner == partner]
-        old = drop.write(tmp_path / "old", partner, "2026-03-09", INTERVAL, rows)
-        new = write_drop(
+        old = drop.write(tmp_path / "old", partner, "2026-03-09", INTERVAL, drop.table(rows))
+        new = drop.write(
             tmp_path / "new", partner, "2026-03-09", INTERVAL, night.file_table(partner, rows)
         )
         assert new.parquet.read_bytes() == old.parquet.read_bytes()

@@ -25,13 +25,11 @@ An event the fast path does not model (no day to judge it by) goes through the p
 from __future__ import annotations
 
 import gc
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -39,7 +37,6 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from wijkbrug.alerts import milestone_alert
 from wijkbrug.consent import PURPOSE_RANK, ConsentState
@@ -755,40 +752,3 @@ def _generalise(
 
 
 # -- writing ------------------------------------------------------------------------------------
-
-
-def write_drop(
-    folder: Path,
-    partner: str,
-    night: str,
-    interval: tuple[datetime, datetime],
-    table: pa.Table,
-) -> drop.PartnerDrop:
-    """:func:`drop.write` for a ready table: the same Parquet file and manifest bytes."""
-    target = folder / partner / night
-    parquet = target / f"wijkbrug-{partner}-{night}.parquet"
-    drop._write_atomic(
-        parquet,
-        lambda tmp: pq.write_table(table, tmp, compression="zstd", use_dictionary=True),
-    )
-    digest = hashlib.sha256(parquet.read_bytes()).hexdigest()
-    kinds = {c["values"]: c["counts"] for c in pc.value_counts(table["kind"]).to_pylist()}
-    manifest = {
-        "partner": partner,
-        "night": night,
-        "data_interval": {"start": interval[0].isoformat(), "end": interval[1].isoformat()},
-        "file": parquet.name,
-        "format": "parquet",
-        "compression": "zstd",
-        "rows": table.num_rows,
-        "rows_by_kind": kinds,
-        "sha256": digest,
-        "bytes": parquet.stat().st_size,
-        "schema": [{"name": f.name, "type": str(f.type)} for f in drop.SCHEMA],
-        "contract_versions": sorted(set(pc.unique(table["contract_version"]).to_pylist())),
-        "key_ids": sorted(k for k in pc.unique(table["key_id"]).to_pylist() if k),
-    }
-    manifest_path = target / drop.MANIFEST
-    text = orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
-    drop._write_atomic(manifest_path, lambda tmp: tmp.write_bytes(text))
-    return drop.PartnerDrop(partner, parquet, manifest_path, table.num_rows, digest)

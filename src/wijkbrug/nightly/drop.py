@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from wijkbrug.ledger import Delivery
@@ -96,20 +97,18 @@ def write(
     partner: str,
     night: str,
     interval: tuple[datetime, datetime],
-    deliveries: Sequence[Delivery],
+    data: pa.Table,
 ) -> PartnerDrop:
-    """Write ``<folder>/<partner>/<night>/`` with the Parquet file and its manifest."""
+    """Write ``<folder>/<partner>/<night>/``: the Parquet file of ``data`` (a :data:`SCHEMA`
+    table, see :func:`table`) and its manifest."""
     target = folder / partner / night
     parquet = target / f"wijkbrug-{partner}-{night}.parquet"
-    data = table(deliveries)
     _write_atomic(
         parquet,
         lambda tmp: pq.write_table(data, tmp, compression="zstd", use_dictionary=True),
     )
     digest = hashlib.sha256(parquet.read_bytes()).hexdigest()
-    kinds: dict[str, int] = {}
-    for kind in data.column("kind").to_pylist():
-        kinds[kind] = kinds.get(kind, 0) + 1
+    kinds = {c["values"]: c["counts"] for c in pc.value_counts(data["kind"]).to_pylist()}
     manifest = {
         "partner": partner,
         "night": night,
@@ -122,8 +121,8 @@ def write(
         "sha256": digest,
         "bytes": parquet.stat().st_size,
         "schema": [{"name": f.name, "type": str(f.type)} for f in SCHEMA],
-        "contract_versions": sorted({d.contract_version for d in deliveries}),
-        "key_ids": sorted({d.key_id for d in deliveries if d.key_id}),
+        "contract_versions": sorted(set(pc.unique(data["contract_version"]).to_pylist())),
+        "key_ids": sorted(k for k in pc.unique(data["key_id"]).to_pylist() if k),
     }
     manifest_path = target / MANIFEST
     text = orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"

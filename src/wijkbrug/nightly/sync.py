@@ -36,7 +36,7 @@ from wijkbrug.events import Event, event_id
 from wijkbrug.keys import KeyStore, Pseudonymiser
 from wijkbrug.ledger import DELIVERED, QUEUED, SENDING, Delivery, Ledger
 from wijkbrug.nightly import drop
-from wijkbrug.nightly.columnar import ColumnarPlanner, NightPlan, write_drop
+from wijkbrug.nightly.columnar import ColumnarPlanner, NightPlan
 from wijkbrug.nightly.reading import ConsentsAt, Read, consents_at, read
 from wijkbrug.partner_contract import load_contracts
 from wijkbrug.pipeline import KeyAccess
@@ -299,7 +299,7 @@ def run_night(
         for contract in planner.contracts.values():
             if CHANNEL in contract.channels and contract.person_level:
                 table = plan.file_table(contract.partner, by_partner.get(contract.partner, []))
-                drops[contract.partner] = write_drop(
+                drops[contract.partner] = drop.write(
                     drop_dir, contract.partner, night_name, (start, end), table
                 )
         ledger.mark_delivered([rows[(d.event_id, d.partner)][0] for d in leaving])
