@@ -210,10 +210,6 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
-            import os
-
-            for extra in filter(None, os.environ.get("XP_PRAGMAS", "").split(";")):
-                cursor.execute("PRAGMA " + extra)
             cursor.close()
 
         return engine
