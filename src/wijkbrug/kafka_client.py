@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import (
     ConsumerRebalanceListener,
@@ -278,33 +279,39 @@ def read_topic(
         ]
         if not tps:
             return
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        for tp in tps:
-            if start and start.get(tp.partition):
-                consumer.seek(tp, start[tp.partition])
-        ends = consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if ends[tp] > consumer.position(tp)}
-        deadline = time.monotonic() + stall_s
-        while remaining:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic}: no progress for {stall_s:.0f} s")
-            for tp, messages in consumer.poll(timeout_ms=500).items():
-                deadline = time.monotonic() + stall_s
-                for m in messages:
-                    if m.offset < ends[tp]:
-                        yield Record(
-                            m.topic,
-                            m.partition,
-                            m.offset,
-                            m.key,
-                            list(m.headers or []),
-                            m.value,
-                            m.timestamp,
-                        )
-            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
+        firsts, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
+        begin = {tp: max(firsts[tp], (start or {}).get(tp.partition, 0)) for tp in tps}
+        yield from _read_range(consumer, topic, begin, ends, stall_s)
     finally:
         consumer.close()
+
+
+def _read_range(
+    consumer: KafkaConsumer,
+    topic: str,
+    begin: dict[TopicPartition, int],
+    stop: dict[TopicPartition, int],
+    stall_s: float,
+    keep: Callable[[Any], bool] = lambda _: True,
+) -> Iterator[Record]:
+    """The records from ``begin`` up to ``stop`` (exclusive) per partition that ``keep``."""
+    wanted = [tp for tp in begin if begin[tp] < stop[tp]]
+    if not wanted:
+        return
+    consumer.assign(wanted)
+    for tp in wanted:
+        consumer.seek(tp, begin[tp])
+    remaining = set(wanted)
+    deadline = time.monotonic() + stall_s
+    while remaining:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"reading {topic}: no progress for {stall_s:.0f} s")
+        for tp, messages in consumer.poll(timeout_ms=500).items():
+            deadline = time.monotonic() + stall_s
+            for m in messages:
+                if m.offset < stop[tp] and keep(m):
+                    yield _record(m)
+        remaining = {tp for tp in remaining if consumer.position(tp) < stop[tp]}
 
 
 def read_interval(
@@ -334,24 +341,13 @@ def read_interval(
         begin = {tp: starts[tp].offset if starts.get(tp) else firsts[tp] for tp in tps}
         if start_ms is not None:  # nothing at or after start_ms: the partition has none
             begin = {tp: begin[tp] if starts.get(tp) else ends[tp] for tp in tps}
-        wanted = [tp for tp in tps if begin[tp] < stop[tp]]
-        if not wanted:
-            return
-        consumer.assign(wanted)
-        for tp in wanted:
-            consumer.seek(tp, begin[tp])
-        remaining = set(wanted)
-        deadline = time.monotonic() + stall_s
-        while remaining:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic}: no progress for {stall_s:.0f} s")
-            for tp, messages in consumer.poll(timeout_ms=500).items():
-                deadline = time.monotonic() + stall_s
-                for m in messages:
-                    inside = start_ms is None or m.timestamp >= start_ms
-                    if m.offset < stop[tp] and inside and (end_ms is None or m.timestamp < end_ms):
-                        yield _record(m)
-            remaining = {tp for tp in remaining if consumer.position(tp) < stop[tp]}
+
+        def inside(m: Any) -> bool:
+            return (start_ms is None or m.timestamp >= start_ms) and (
+                end_ms is None or m.timestamp < end_ms
+            )
+
+        yield from _read_range(consumer, topic, begin, stop, stall_s, inside)
     finally:
         consumer.close()
 
