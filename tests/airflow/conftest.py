@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from wijkbrug import kafka_client
+from tests.support.stream import copy_sources
 from wijkbrug.settings import Settings
 from wijkbrug.topics import load_topics
 
@@ -58,20 +58,7 @@ def copy_renovation(source: Settings, target: Settings) -> int:
     """Every raw and consent record of ``source`` onto ``target``'s topics, published now
     (same keys, headers and so partitions): inside the interval of a run that covers now."""
     names = [name for name in load_topics() if name.startswith("raw.") or name == "consent"]
-    kafka_client.ensure_topics(target)
-    publisher = kafka_client.Publisher(target)
-    copied = 0
-    try:
-        for name in names:
-            for record in kafka_client.read_topic(source, source.topic_prefix + name):
-                publisher.send_raw(
-                    target.topic_prefix + name, record.key, record.value, record.headers
-                )
-                copied += 1
-        publisher.flush()
-    finally:
-        publisher.close()
-    return copied
+    return copy_sources(source, target, names)
 
 
 @pytest.fixture

@@ -130,10 +130,14 @@ def publish_sources(settings: Settings, directory: Path, today: date) -> None:
         assert summary.quarantined == 0, (name, summary.quarantine_reasons)
 
 
-def copy_sources(source: Settings, target: Settings) -> int:
-    """Copy the raw and consent topics to ``target``'s prefix, record for record (same keys,
-    headers and so partitions, same order per partition): the same input for a second run."""
-    names = ("raw.renovation.milestone", "raw.signal", "consent")
+def copy_sources(
+    source: Settings,
+    target: Settings,
+    names: Iterable[str] = ("raw.renovation.milestone", "raw.signal", "consent"),
+) -> int:
+    """Copy topics (by default the stream's inputs) to ``target``'s prefix, record for record
+    (same keys, headers and so partitions, same order per partition), published now: the same
+    input for a second run."""
     kafka_client.ensure_topics(target)  # every topic, as the connectors' runs leave them
     publisher = kafka_client.Publisher(target)
     copied = 0
