@@ -23,12 +23,15 @@ from kafka import (
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
+from kafka.structs import MemberState
 
+from wijkbrug import kafka_join_fix
 from wijkbrug.events import Event, header_identity
 from wijkbrug.settings import Settings
 from wijkbrug.topics import TopicSpec, load_topics
 
 log = logging.getLogger(__name__)
+kafka_join_fix.apply()
 
 __all__ = [
     "CommitFailedError",
@@ -164,6 +167,11 @@ class _Listener(ConsumerRebalanceListener):
         self._revoked({tp.partition for tp in revoked})
 
 
+SESSION_TIMEOUT_MS = 10_000
+#: A member still joining after this long starts over (see ``GroupConsumer._watch_rebalance``).
+STUCK_REBALANCE_S = 2 * SESSION_TIMEOUT_MS / 1000
+
+
 class GroupConsumer:
     """A consumer group member over co-partitioned topics that commits only when told to.
 
@@ -180,29 +188,76 @@ class GroupConsumer:
         on_assigned: Callable[[set[int]], None],
         on_revoked: Callable[[set[int]], None],
         max_records: int = 2000,
+        stuck_after_s: float = STUCK_REBALANCE_S,
     ) -> None:
-        self._consumer = KafkaConsumer(
-            **_common(settings),
-            group_id=group_id,
+        self._settings, self._topics, self._group_id = settings, topics, group_id
+        self._on_assigned, self._on_revoked = on_assigned, on_revoked
+        self._listener = _Listener(self._assigned, self._revoked)
+        self._max_records = max_records
+        self._stuck_after_s = stuck_after_s
+        #: When this member began (re)joining the group: it gave up its partitions then.
+        self._joining_since: float | None = time.monotonic()
+        self.restarts = 0
+        self._consumer = self._join()
+
+    def _assigned(self, partitions: set[int]) -> None:
+        self._joining_since = None
+        self._on_assigned(partitions)
+
+    def _revoked(self, partitions: set[int]) -> None:
+        self._joining_since = time.monotonic()  # kafka-python revokes just before it rejoins
+        self._on_revoked(partitions)
+
+    def _join(self) -> KafkaConsumer:
+        consumer = KafkaConsumer(
+            **_common(self._settings),
+            group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=max_records,
+            max_poll_records=self._max_records,
             fetch_max_wait_ms=20,
-            session_timeout_ms=10_000,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=1_000,
         )
         # Metadata first: without it the first JoinGroup assigns nothing, and kafka-python can
         # lose the rebalance the metadata then triggers, leaving the member without partitions.
-        for topic in topics:
-            self._consumer.partitions_for_topic(topic)
-        self._consumer.subscribe(topics, listener=_Listener(on_assigned, on_revoked))
+        for topic in self._topics:
+            consumer.partitions_for_topic(topic)
+        consumer.subscribe(self._topics, listener=self._listener)
+        return consumer
 
     def assignment(self) -> set[int]:
         return {tp.partition for tp in self._consumer.assignment()}
 
     def poll(self, timeout_ms: int) -> list[Record]:
         batches = self._consumer.poll(timeout_ms=timeout_ms)
+        self._watch_rebalance()
         return [_record(m) for messages in batches.values() for m in messages]
+
+    def rebalancing(self) -> bool:
+        """Whether this member is not (yet, or no longer) a stable member of its group."""
+        return self._consumer.group_metadata().state is not MemberState.STABLE
+
+    def _watch_rebalance(self) -> None:
+        """A member still (re)joining after ``stuck_after_s`` starts over as a new member.
+
+        kafka-python 3.0 can leave a member waiting for a join it never completes (seen under
+        load, about once in ten two-worker rebalances): its session expires, the group goes
+        on without it, and it would own nothing for good. Offsets are committed only after
+        the ledger, so the new member resumes exactly where the group left off.
+        """
+        since = self._joining_since
+        if since is None or time.monotonic() - since <= self._stuck_after_s:
+            return
+        log.warning(
+            "group %s: still joining after %.0f s; rejoining as a new member",
+            self._group_id,
+            time.monotonic() - since,
+        )
+        self._consumer.close(autocommit=False)
+        self._consumer = self._join()
+        self._joining_since = time.monotonic()
+        self.restarts += 1
 
     def commit(self, records: list[Record]) -> None:
         """Commit, per partition, the offset after the last of ``records``."""

@@ -140,6 +140,8 @@ class StreamWorker:
         self.webhooks.wake()
 
     def _revoked(self, partitions: set[int]) -> None:
+        # A rebalance within one poll can revoke what was assigned but not yet taken over.
+        self._taking_over -= partitions
         with self._owned_lock:
             self._owned -= partitions
         self.webhooks.quiesce()

@@ -478,7 +478,7 @@ def test_two_workers_in_one_group_share_the_partitions_and_deliver_everything_on
             return bool(owned[0] and owned[1]) and owned[0] | owned[1] == set(range(6))
 
         owned: list[set[int]] = []
-        wait_until(shared_out, 30, "the partitions shared out between both workers")
+        wait_until(shared_out, 60, "the partitions shared out between both workers")
     finally:
         for thread in running:
             thread.stop()
