@@ -42,6 +42,7 @@ __all__ = [
     "ensure_topics",
     "known_event_ids",
     "partition_for",
+    "read_offsets",
     "read_topic",
 ]
 
@@ -367,6 +368,25 @@ def _read_range(
                 if m.offset < stop[tp] and keep(m):
                     yield _record(m)
         remaining = {tp for tp in remaining if consumer.position(tp) < stop[tp]}
+
+
+def read_offsets(
+    settings: Settings, topic: str, offsets: dict[int, set[int]], stall_s: float = 30.0
+) -> Iterator[Record]:
+    """The records of a physical topic at the given offsets per partition (gone ones skipped)."""
+    consumer = KafkaConsumer(**_common(settings), enable_auto_commit=False, group_id=None)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(offsets) if offsets[p]]
+        if not tps:
+            return
+        firsts, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
+        begin = {tp: max(firsts[tp], min(offsets[tp.partition])) for tp in tps}
+        stop = {tp: min(ends[tp], max(offsets[tp.partition]) + 1) for tp in tps}
+        yield from _read_range(
+            consumer, topic, begin, stop, stall_s, keep=lambda m: m.offset in offsets[m.partition]
+        )
+    finally:
+        consumer.close()
 
 
 def read_interval(

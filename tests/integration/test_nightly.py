@@ -148,6 +148,8 @@ def test_batch_faults_are_quarantined_left_out_and_a_steward_can_accept_them(
     records = [decode(r.headers, r.value)[3] for r in kafka_client.read_topic(test, quarantine)]
     nightly = [d for d in records if d["connector"] == "nightly"]
     assert any(orjson.loads(d["raw"])["milestone"] == "renovatie_opgeleverd" for d in nightly)
+    for d in nightly:  # the record fetched again by its offset is the one that failed
+        assert hashlib.sha256(d["raw"].encode()).hexdigest() == d["source_sha256"]
     # Run again: the quarantine record is not published twice.
     run_night(test, start, end, run_id="nacht-fout-opnieuw")
     again = [r for r in kafka_client.read_topic(test, quarantine)]

@@ -37,7 +37,7 @@ from wijkbrug.keys import KeyStore, Pseudonymiser
 from wijkbrug.ledger import DELIVERED, QUEUED, SENDING, Delivery, Ledger
 from wijkbrug.nightly import drop
 from wijkbrug.nightly.columnar import ColumnarPlanner, NightPlan
-from wijkbrug.nightly.reading import ConsentsAt, Read, consents_at, read
+from wijkbrug.nightly.reading import ConsentsAt, Read, Strings, consents_at, fetch, read
 from wijkbrug.partner_contract import load_contracts
 from wijkbrug.pipeline import KeyAccess
 from wijkbrug.settings import Settings
@@ -140,8 +140,8 @@ def _validate(
 
 def _quarantine_id(night: Read, ident: str) -> str:
     """The id of the quarantine record of a failing event: fixed by the record it came from."""
-    record = night.records[ident]
-    return event_id(SOURCE, record.topic, record.partition, record.offset)
+    origin = night.origins[ident]
+    return event_id(SOURCE, origin.topic, origin.partition, origin.offset)
 
 
 def _accepted_by_steward(settings: Settings) -> set[str]:
@@ -179,11 +179,11 @@ def _quarantine(settings: Settings, night: Read, failed: dict) -> int:
     publisher = kafka_client.Publisher(settings)
     sent = 0
     try:
-        for ident in sorted(failed):
-            record = night.records[ident]
+        fresh = [i for i in sorted(failed) if _quarantine_id(night, i) not in known]
+        records = fetch(settings, [night.origins[i] for i in fresh])
+        for ident in fresh:
+            record = records[night.origins[ident]]  # still there: the night was just read
             quarantine_id = _quarantine_id(night, ident)
-            if quarantine_id in known:
-                continue
             value = record.value or b""
             publisher.send(
                 spec,
@@ -249,8 +249,9 @@ def run_night(
     ledger = ledger or Ledger(settings.ledger())
     store = keys or KeyStore(settings.keys_path(), generate=settings.generate_keys)
     try:
-        night = read(settings, NIGHT_EVENTS, start, end)
-        history = read(settings, NIGHT_EVENTS, None, start).events
+        strings = Strings()  # one copy of each value for the night and its history
+        night = read(settings, NIGHT_EVENTS, start, end, strings)
+        history = read(settings, NIGHT_EVENTS, None, start, strings).events
         consents = consents_at(settings, end, since=start)
         now = consents_at(settings, None)
 
