@@ -176,26 +176,30 @@ def validate_night(
     _check_arguments(run_id, interval)
     start, end = interval
     earlier = _earlier(history, events)
+    history_rows = len(earlier)
     frame = frames.event_frame(events, earlier)
-    facts = batch_rules.with_facts(frame, units)
-    night_rows = frames.gx_frame(facts)
+    del earlier
+    # Everything the table suites need first, so the whole frame is gone before GX runs.
+    table = batch_rules.freshness(frame, end, last_seen)
+    mix = batch_rules.signal_mix(frame, start)
+    check_drift = min(mix.night_total, mix.baseline_total) >= drift_min_signals
+    signals = batch_rules.night_signals(frame) if check_drift else None
+    night_rows = frames.gx_frame(batch_rules.with_facts(frame, units))
+    del frame
 
     context = gx_runner.open_context(out_dir, gx_root)
     run = {"run_id": run_id, "run_time": end}
     row_suites = gx_runner.run_checkpoint(context, gx_runner.ROWS, night_rows, **run)
-    table = batch_rules.freshness(frame, end, last_seen)
     fresh = gx_runner.run_checkpoint(
         context, gx_runner.FRESHNESS, table, parameters={"max_age_hours": max_age_hours}, **run
     )
-    mix = batch_rules.signal_mix(frame, start)
     skipped: dict[str, str] = {}
     drift: list[SuiteOutcome] = []
-    if min(mix.night_total, mix.baseline_total) >= drift_min_signals:
+    if check_drift:
         parameters = {
             "baseline_mix": mix.partition(),
             "kl_threshold": mix.kl_threshold(drift_threshold),
         }
-        signals = batch_rules.night_signals(frame)
         drift = gx_runner.run_checkpoint(
             context, gx_runner.DRIFT, signals, parameters=parameters, **run
         )
@@ -211,7 +215,7 @@ def validate_night(
         run_id=run_id,
         interval=(start.isoformat(), end.isoformat()),
         rows={str(k): int(v) for k, v in counts.items()},
-        history_rows=len(earlier),
+        history_rows=history_rows,
         suites=suites,
         skipped=skipped,
         passed=len(passed),
