@@ -242,10 +242,10 @@ class GroupConsumer:
     def _watch_rebalance(self) -> None:
         """A member still (re)joining after ``stuck_after_s`` starts over as a new member.
 
-        kafka-python 3.0 can leave a member waiting for a join it never completes (seen under
-        load, about once in ten two-worker rebalances): its session expires, the group goes
-        on without it, and it would own nothing for good. Offsets are committed only after
-        the ledger, so the new member resumes exactly where the group left off.
+        kafka-python 3.0 can leave a member waiting for a join it never completes (seen in about
+        one in ten loaded runs of the two-worker stream test, cause not found): its session
+        expires, the group goes on without it, and it would own nothing for good. Offsets are
+        committed only after the ledger, so the new member resumes where the group left off.
         """
         since = self._joining_since
         if since is None or time.monotonic() - since <= self._stuck_after_s:

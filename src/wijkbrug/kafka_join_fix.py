@@ -2,11 +2,11 @@
 
 kafka-python runs a member's JoinGroup/SyncGroup round trip as a task that ``poll()`` awaits
 for at most its timeout. When the task completes *after* one poll gave up waiting and before
-the next one looks, the next poll sees a finished task, discards its answer and joins again.
-A leader that joins again starts a new rebalance; under load (a worker busy between polls)
-that repeated until the member's session expired and it was left out of the group with no
-partitions (seen here: a two-worker test stuck for 30 s; ``tests/integration/
-test_group_consumer.py`` reproduces it in 4 of 4 runs without this fix).
+the next one looks, the next poll sees a finished task, discards its answer and joins again;
+a leader that joins again starts another rebalance, which every member must then join. A
+worker busy between polls (processing its batch) makes that likely:
+``tests/integration/test_group_consumer.py`` sees a member join one generation twice in 4 of 4
+runs without this fix, and in none with it.
 
 The fix hands such a finished task back to kafka-python's own loop as still pending, so the
 loop collects the answer on its normal path (state, heartbeat, assignment, listener) instead
