@@ -493,6 +493,21 @@ def test_two_workers_in_one_group_share_the_partitions_and_deliver_everything_on
     assert sent == sum(len(v) for v in expected.values()), "each sent by one worker, once"
 
 
+def test_partitions_revoked_before_they_were_taken_over_are_not_owned(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Two rebalances inside one poll: assigned, revoked, then others assigned."""
+    worker = worker_for(isolated(settings, tmp_path), DAY)
+    try:
+        worker._assigned({0, 1, 2})
+        worker._revoked({0, 1, 2})  # kafka-python revokes all before each rejoin
+        worker._assigned({3, 4, 5})
+        worker._take_over()  # as step() does after the poll
+        assert worker.owned() == {3, 4, 5}
+    finally:
+        worker.close()
+
+
 def test_a_consent_after_a_handover_releases_the_alert_of_a_milestone_seen_before_it(
     settings: Settings, tmp_path: Path
 ) -> None:
