@@ -97,12 +97,13 @@ def pipeline(events: int, work: Path, ledger: bool) -> dict[str, Any]:
     """Validation, columnar planning, the drops, and (apart) the ledger."""
     import orjson
 
-    from wijkbrug.delivery import Contacts, Incoming
+    from wijkbrug.delivery import Incoming
     from wijkbrug.keys import KeyStore
     from wijkbrug.ledger import Ledger
     from wijkbrug.nightly import drop
     from wijkbrug.nightly.columnar import ColumnarPlanner
     from wijkbrug.nightly.reading import Strings
+    from wijkbrug.nightly.sync import contacts_from
     from wijkbrug.partner_contract import load_contracts
     from wijkbrug.pipeline import KeyAccess
     from wijkbrug.validation import units_from_planning, validate_night
@@ -137,10 +138,8 @@ def pipeline(events: int, work: Path, ledger: bool) -> dict[str, Any]:
     start = time.perf_counter()
     keys = KeyAccess(KeyStore(work / "keys"))
     contracts = load_contracts()
-    contacts = Contacts()
-    for event in built.history:
-        if event.name == "signal.consented":
-            contacts.learn(event.data)
+    contacts = contacts_from(built.history)
+    built.history.clear()  # as run_night: planning needs only the contacts
     planner = ColumnarPlanner(contracts, keys, lambda unit: sum(map(ord, unit)) % 6)
     today = built.interval[1].date()
     plan = planner.plan(built.events, built.consents, today, contacts, set(outcome.failed))

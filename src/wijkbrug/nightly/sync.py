@@ -209,19 +209,24 @@ def _quarantine(settings: Settings, night: Read, failed: dict) -> int:
     return sent
 
 
+def contacts_from(history: Sequence) -> Contacts:
+    """The residents' contact details the history's signals carried (for warm handovers)."""
+    contacts = Contacts()
+    for event in history:
+        if event.name == "signal.consented":
+            contacts.learn(event.data)
+    return contacts
+
+
 def _plan(
     planner: Planner,
     night: Read,
-    history: Sequence,
+    contacts: Contacts,
     consents: ConsentsAt,
     excluded: set[str],
     today: datetime,
 ) -> NightPlan:
     """The night's file deliveries, planned column-wise (the same rows as ``Planner.plan``)."""
-    contacts = Contacts()
-    for event in history:
-        if event.name == "signal.consented":
-            contacts.learn(event.data)
     columnar = ColumnarPlanner(planner.contracts, planner.keys, planner.partition_of)
     return columnar.plan(night.events, consents.state, today.date(), contacts, excluded)
 
@@ -260,6 +265,8 @@ def run_night(
         if validate:
             outcome = _validate(settings, night, history, (start, end), run_id, report_dir)
             failed = dict(outcome.failed)
+        contacts = contacts_from(history)
+        del history  # planning needs only the contacts: the history's memory goes first
         accepted = _accepted_by_steward(settings)
         failed = {i: r for i, r in failed.items() if _quarantine_id(night, i) not in accepted}
         quarantined = _quarantine(settings, night, failed)
@@ -269,7 +276,7 @@ def run_night(
         pinned = _pinned_keys(ledger, existing)
         planner = _planner(settings, PinnedKeys(access, store, pinned))
         today = (end - timedelta(microseconds=1)).astimezone(zone)
-        plan = _plan(planner, night, history, consents, set(failed), today)
+        plan = _plan(planner, night, contacts, consents, set(failed), today)
         planned, held = plan.deliveries(), plan.held
         for withdrawal, _ in consents.withdrawals:
             received = ledger.received_under(withdrawal.consent.consent_id)
