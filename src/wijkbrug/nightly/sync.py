@@ -266,7 +266,7 @@ def run_night(
             outcome = _validate(settings, night, history, (start, end), run_id, report_dir)
             failed = dict(outcome.failed)
         contacts = contacts_from(history)
-        del history  # planning needs only the contacts: the history's memory goes first
+        del history  # planning needs only the contacts it gave
         accepted = _accepted_by_steward(settings)
         failed = {i: r for i, r in failed.items() if _quarantine_id(night, i) not in accepted}
         quarantined = _quarantine(settings, night, failed)
