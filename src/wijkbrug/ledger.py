@@ -16,6 +16,9 @@ stays on every delivery row as proof of what left.
 from __future__ import annotations
 
 import hashlib
+import logging
+import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +47,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.sql.elements import ColumnElement
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -196,8 +201,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL and a busy timeout so workers and threads share it."""
+#: With a background checkpointer, the WAL size (pages) at which a commit checkpoints anyway:
+#: only reached when the checkpointer falls behind. SQLite's own default is 1,000.
+BACKSTOP_CHECKPOINT_PAGES = 16_000
+
+
+def make_engine(url: str, *, autocheckpoint: int | None = None) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout so workers and threads share it
+    (``autocheckpoint``: the WAL pages at which a commit checkpoints; SQLite's default if None)."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -210,22 +221,71 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            if autocheckpoint is not None:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
             cursor.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
+class WalCheckpointer:
+    """Checkpoints a SQLite WAL from its own thread and connection, so the writer's commits
+    do not: a commit that crosses SQLite's auto-checkpoint size copies the WAL into the
+    database and syncs it on the writer's time. ``sqlite3`` releases the GIL while it
+    checkpoints, so this runs beside the writer on a second core. PASSIVE: it never blocks a
+    reader or a writer, and copies what it can; the next round does the rest."""
+
+    def __init__(self, database: str, interval_s: float = 0.1) -> None:
+        self.database = database
+        self.interval_s = interval_s
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.database, timeout=30, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            while not self._stop.wait(self.interval_s):
+                self.checkpoint(conn)
+            self.checkpoint(conn)
+        finally:
+            conn.close()
+
+    def checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.rounds += 1
+        except sqlite3.Error as error:  # busy or locked: the next round tries again
+            log.warning("WAL checkpoint skipped: %s", type(error).__name__)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class Ledger:
     """The ledger and outbox on one database."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
-        self.engine = make_engine(url)
+    def __init__(
+        self, url: str, *, create: bool = True, checkpoint_in_background: bool = False
+    ) -> None:
+        """``checkpoint_in_background``: SQLite only, for a long-running writer (the stream
+        worker); see :class:`WalCheckpointer`."""
+        database = make_url(url).database if url.startswith("sqlite") else None
+        background = checkpoint_in_background and database not in (None, "", ":memory:")
+        self.engine = make_engine(
+            url, autocheckpoint=BACKSTOP_CHECKPOINT_PAGES if background else None
+        )
+        self.checkpointer: WalCheckpointer | None = None
         self._insert = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert
         if create:
             metadata.create_all(self.engine)
         dialect = self.engine.dialect
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._sqlite = dialect.name == "sqlite"
+        self._mark = mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._enqueue_sql = (
             f"INSERT INTO deliveries ({', '.join(_ENQUEUE_COLUMNS)}) "
             f"VALUES ({', '.join([mark] * len(_ENQUEUE_COLUMNS))}) "
@@ -235,10 +295,16 @@ class Ledger:
             f"INSERT INTO payloads (sha256, payload) VALUES ({mark}, {mark}) "
             "ON CONFLICT (sha256) DO NOTHING"
         )
-        processor = deliveries.c.created_at.type.bind_processor(dialect)
+        # The dialect's own DateTime (SQLite: SQLAlchemy's text format), applied once a batch.
+        processor = deliveries.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         self._created_at = processor or (lambda value: value)
+        if background:
+            self.checkpointer = WalCheckpointer(str(database))
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
         self.engine.dispose()
 
     # -- writing: the stream worker, before it commits offsets ---------------------------------
@@ -266,7 +332,8 @@ class Ledger:
                 pairs = [(digest, payload) for payload, digest in digests.items()]
                 conn.exec_driver_sql(self._payload_sql, pairs)
                 if inserted < len(rows):  # some were there already, maybe long delivered
-                    _prune(conn, deliveries.c.event_id.in_(sorted({d.event_id for d in items})))
+                    where, events = self._in("event_id", sorted({d.event_id for d in items}))
+                    self._prune(conn, where, [events])
             return inserted
 
     def hold(self, rows: Iterable[dict[str, Any]], now: datetime | None = None) -> None:
@@ -309,32 +376,22 @@ class Ledger:
         Retry timing is the sender's (per partner, in memory, :class:`wijkbrug.webhook.Backoff`);
         ``next_attempt_at`` records it for operators.
         """
-        c = deliveries.c
-        query = (
-            select(
-                c.id,
-                c.event_id,
-                c.partner,
-                c.channel,
-                c.kind,
-                c.consent_id,
-                c.unit_partition,
-                payloads.c.payload,
-                c.attempts,
-            )
-            .join(payloads, payloads.c.sha256 == c.payload_sha256)
-            .where(
-                c.status.in_((QUEUED, SENDING)),
-                c.channel == channel,
-                c.unit_partition.in_(list(partitions)),
-            )
-            .order_by(c.id)
-            .limit(limit)
+        m = self._mark
+        in_partitions, partition_list = self._in("d.unit_partition", [int(p) for p in partitions])
+        sql = (
+            "SELECT d.id, d.event_id, d.partner, d.channel, d.kind, d.consent_id, "
+            "d.unit_partition, p.payload, d.attempts "
+            "FROM deliveries d JOIN payloads p ON p.sha256 = d.payload_sha256 "
+            f"WHERE d.status IN ({m}, {m}) AND d.channel = {m} AND {in_partitions}"
         )
+        params: list[Any] = [QUEUED, SENDING, channel, partition_list]
         if partner is not None:
-            query = query.where(c.partner == partner)
+            sql += f" AND d.partner = {m}"
+            params.append(partner)
+        sql += f" ORDER BY d.id LIMIT {m}"
+        params.append(int(limit))
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            _, rows = _driver(conn, sql, params)
         return [Outgoing(*row) for row in rows]
 
     def claim(self, ids: Sequence[int]) -> set[int]:
@@ -344,14 +401,9 @@ class Ledger:
         claimed again."""
         if not ids:
             return set()
-        statement = (
-            update(deliveries)
-            .where(deliveries.c.id.in_(list(ids)), _status().in_((QUEUED, SENDING)))
-            .values(status=SENDING)
-            .returning(deliveries.c.id)
-        )
         with self.engine.begin() as conn:
-            return set(conn.execute(statement).scalars())
+            _, rows = self._update(conn, ids, {"status": SENDING}, (QUEUED, SENDING), "id")
+            return {row[0] for row in rows}
 
     def requeue(self, ids: Sequence[int]) -> None:
         """Not attempted after all (a failure ahead of it stopped the round)."""
@@ -372,12 +424,11 @@ class Ledger:
     ) -> None:
         """Record a failed attempt; a permanent failure stops retrying (a steward looks at it)."""
         values: dict[str, Any] = {
-            "attempts": deliveries.c.attempts + 1,
             "last_error": error[:200],
             "next_attempt_at": next_attempt_at,
             "status": FAILED if permanent else QUEUED,
         }
-        self._set([row_id], values, only=(QUEUED, SENDING))
+        self._set([row_id], values, only=(QUEUED, SENDING), count_attempt=True)
 
     def cancel(self, ids: Sequence[int], reason: str) -> int:
         """Never send these (their consent ended before they left)."""
@@ -391,15 +442,72 @@ class Ledger:
         *,
         only: tuple[str, ...],
         prune: bool = False,
+        count_attempt: bool = False,
     ) -> int:
         if not ids:
             return 0
-        where = (deliveries.c.id.in_(list(ids)), _status().in_(only))
         with self.engine.begin() as conn:
-            changed = conn.execute(update(deliveries).where(*where).values(**values)).rowcount
+            changed, _ = self._update(conn, ids, values, only, count_attempt=count_attempt)
             if prune and changed:
-                _prune(conn, deliveries.c.id.in_(list(ids)))
+                where, ids_param = self._in("id", [int(i) for i in ids])
+                self._prune(conn, where, [ids_param])
             return changed
+
+    def _update(
+        self,
+        conn: Connection,
+        ids: Sequence[int],
+        values: dict[str, Any],
+        only: tuple[str, ...],
+        returning: str | None = None,
+        *,
+        count_attempt: bool = False,
+    ) -> tuple[int, list[Any]]:
+        """``UPDATE deliveries SET values`` of rows ``ids`` whose status is in ``only``.
+
+        Driver-level SQL, with the ids as one parameter: these run for every batch the
+        channels send, and SQLAlchemy's expansion of a long ``IN`` list cost more than the
+        update itself. The status is compared as ``status || ''`` (see :func:`_status`)."""
+        m = self._mark
+        sets = [f"{name} = {m}" for name in values]
+        if count_attempt:
+            sets.append("attempts = attempts + 1")
+        in_ids, ids_param = self._in("id", [int(i) for i in ids])
+        sql = (
+            f"UPDATE deliveries SET {', '.join(sets)} WHERE {in_ids} "
+            f"AND status || '' IN ({', '.join([m] * len(only))})"
+        )
+        if returning:
+            sql += f" RETURNING {returning}"
+        params = [self._bind(v) for v in values.values()]
+        return _driver(conn, sql, [*params, ids_param, *only])
+
+    def _in(self, column: str, values: list[Any]) -> tuple[str, Any]:
+        """``column`` in ``values`` as SQL with a single parameter, whatever its length:
+        ``json_each`` on SQLite, ``= ANY`` of an array on PostgreSQL."""
+        if self._sqlite:
+            return f"{column} IN (SELECT value FROM json_each(?))", orjson.dumps(values).decode()
+        return f"{column} = ANY(%s)", values
+
+    def _bind(self, value: Any) -> Any:
+        """A value as the driver takes it (SQLite stores datetimes as SQLAlchemy's text)."""
+        return self._created_at(value) if isinstance(value, datetime) else value
+
+    def _prune(self, conn: Connection, where: str, params: list[Any]) -> None:
+        """Delete the payloads of the deliveries ``where`` selects that no pending delivery needs.
+
+        Rows that share a payload share its event id (the envelope names it), so the pending rows
+        to look at are found through the unique index on (event id, partner, channel).
+        """
+        m = self._mark
+        sql = (
+            "DELETE FROM payloads WHERE sha256 IN ("
+            f"SELECT payload_sha256 FROM deliveries WHERE {where} "
+            "EXCEPT SELECT payload_sha256 FROM deliveries WHERE event_id IN "
+            f"(SELECT event_id FROM deliveries WHERE {where}) "
+            f"AND status || '' IN ({', '.join([m] * len(PENDING))}))"
+        )
+        _driver(conn, sql, [*params, *params, *PENDING])
 
     # -- consent ended -------------------------------------------------------------------------
 
@@ -414,7 +522,9 @@ class Ledger:
         with self.engine.begin() as conn:
             changed = conn.execute(statement).rowcount
             if changed:
-                _prune(conn, c.consent_id == consent_id, _status() == CANCELLED)
+                m = self._mark
+                where = f"consent_id = {m} AND status || '' = {m}"
+                self._prune(conn, where, [consent_id, CANCELLED])
             return changed
 
     def received_under(self, consent_id: str) -> list[dict[str, Any]]:
@@ -493,18 +603,12 @@ def _status() -> ColumnElement[str]:
     return deliveries.c.status.concat("")
 
 
-def _prune(conn: Connection, *where: Any) -> None:
-    """Delete the payloads of the deliveries ``where`` selects that no pending delivery needs.
-
-    Rows that share a payload share its event id (the envelope names it), so the pending rows
-    to look at are found through the unique index on (event id, partner, channel).
-    """
-    c = deliveries.c
-    rows = conn.execute(select(c.event_id, c.payload_sha256).where(*where)).all()
-    if not rows:
-        return
-    events = sorted({event for event, _ in rows})
-    pending = select(c.payload_sha256).where(c.event_id.in_(events), _status().in_(PENDING))
-    unneeded = {digest for _, digest in rows} - set(conn.execute(pending).scalars())
-    if unneeded:
-        conn.execute(payloads.delete().where(payloads.c.sha256.in_(sorted(unneeded))))
+def _driver(conn: Connection, sql: str, params: Sequence[Any]) -> tuple[int, list[Any]]:
+    """Run ``sql`` on a driver cursor in ``conn``'s transaction: (row count, rows it returned)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        rows = cursor.fetchall() if cursor.description is not None else []
+        return cursor.rowcount, rows
+    finally:
+        cursor.close()

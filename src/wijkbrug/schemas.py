@@ -1,4 +1,4 @@
-"""Event schemas (schemas/<event name>/v<N>.json): loaded once, compiled with fastjsonschema.
+"""Event schemas (schemas/<event name>/v<N>.json): loaded once, compiled with jsonschema-rs.
 
 The event name (``renovation.milestone``) is the CloudEvents type without the ``nl.wijkbrug.``
 prefix; the schema version travels in the event's ``dataschema`` URN.
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
+import jsonschema_rs
 
 from wijkbrug.paths import data_dir
 
@@ -77,18 +76,22 @@ def by_uri(uri: str) -> EventSchema:
 
 
 @cache
-def _compiled(uri: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(by_uri(uri).document)
+def _compiled(uri: str) -> Any:
+    """The schema's validator (its draft from ``$schema``); formats are checked, not annotations."""
+    return jsonschema_rs.validator_for(by_uri(uri).document, validate_formats=True)
 
 
 def validate(schema: EventSchema, data: Any) -> None:
     """Raise :class:`SchemaViolation` unless ``data`` matches ``schema``."""
     try:
-        _compiled(schema.uri)(data)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        # exc.message quotes the offending value; keep only the path and the rule.
+        _compiled(schema.uri).validate(data)
+    except jsonschema_rs.ValidationError as exc:
+        # Its message quotes the offending value; keep only the path and the rule (keyword).
+        keyword = exc.schema_path[-1] if exc.schema_path else None
         raise SchemaViolation(
-            schema.name, (exc.path and ".".join(map(str, exc.path[1:]))) or "", exc.rule or "schema"
+            schema.name,
+            ".".join(map(str, exc.instance_path)),
+            keyword if isinstance(keyword, str) else "schema",
         ) from None
 
 

@@ -66,7 +66,7 @@ class StreamWorker:
         group_id: str | None = None,
     ) -> None:
         self.settings = settings
-        self.ledger = ledger or Ledger(settings.ledger())
+        self.ledger = ledger or Ledger(settings.ledger(), checkpoint_in_background=True)
         store = keys or KeyStore(settings.keys_path(), generate=settings.generate_keys)
         self.keys = KeyAccess(store)
         self.planner = build_planner(settings, self.keys)
