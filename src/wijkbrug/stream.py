@@ -10,6 +10,7 @@ nothing twice (the ledger is unique on event id, partner and channel).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import threading
@@ -51,6 +52,14 @@ def delivery_topics(planner: Planner) -> list[TopicSpec]:
     return [
         topics[f"deliver.{c.partner}"] for c in planner.contracts.values() if "kafka" in c.channels
     ]
+
+
+def _freeze_state() -> None:
+    """Move what exists now (consents, contacts, milestones: state kept for the worker's life)
+    out of the cyclic GC's reach. Full collections, triggered by each batch's allocations,
+    otherwise scan all of it again: 4 of them cost 0.44 s of a 5.9 s benchmark run."""
+    gc.collect()
+    gc.freeze()
 
 
 class StreamWorker:
@@ -138,6 +147,7 @@ class StreamWorker:
         with self._owned_lock:
             self._owned |= partitions
         self.webhooks.wake()
+        _freeze_state()
 
     def _revoked(self, partitions: set[int]) -> None:
         # A rebalance within one poll can revoke what was assigned but not yet taken over.
@@ -163,6 +173,7 @@ class StreamWorker:
                 withdrawals.append(withdrawal)
         self.pipeline.settle(withdrawals)
         log.info("consent state: %d consents", len(self.pipeline.consents))
+        _freeze_state()
 
     def _remember(self, partitions: set[int] | None) -> None:
         """Contacts and milestones from the raw topics (``partitions``: only those), from
