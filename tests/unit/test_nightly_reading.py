@@ -1,10 +1,16 @@
-"""The night's decoded data shares one copy of each string value."""
+"""Reading a night: decoded data shares one copy of each string value; records become events."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import orjson
 
-from wijkbrug.nightly.reading import Strings
+from wijkbrug.delivery import Incoming
+from wijkbrug.events import Event
+from wijkbrug.kafka_client import Record
+from wijkbrug.nightly.reading import Origin, Strings, read_from
+from wijkbrug.validation import sample
 
 
 def test_equal_strings_become_one_object_and_the_data_stays_equal() -> None:
@@ -24,3 +30,32 @@ def test_values_other_than_strings_pass_unchanged() -> None:
     assert strings.share(None) is None
     assert strings.share(1.5) == 1.5
     assert strings.share([]) == []
+
+
+def _record(event: Incoming, offset: int, value: bytes | None = None) -> Record:
+    """A binary-mode record of ``event`` as the raw topic holds it."""
+    message = Event(
+        event.name, "urn:wijkbrug:connector:planning", event.id, "k", event.data, time=event.time
+    ).to_kafka()
+    headers = [(k, v.encode() if isinstance(v, str) else v) for k, v in message.headers.items()]
+    return Record("raw", 0, offset, b"k", headers, value or message.value, 0)
+
+
+def test_read_from_keeps_the_first_of_an_id_counts_the_undecodable_and_sorts() -> None:
+    at = datetime(2026, 3, 9, 20, tzinfo=UTC)
+    late = sample.milestone("6706000002", "renovatie_gestart", at + timedelta(hours=1))
+    early = sample.milestone("6706000001", "renovatie_gestart", at)
+    again = sample.milestone("6706000002", "renovatie_gestart", at, ident=late.id)
+    records = [
+        _record(late, 0),
+        _record(early, 1),
+        _record(again, 2),  # the same id once more: the first one read stands
+        _record(early, 3, value=b"{not json"),
+    ]
+    read = read_from(records, ["renovation.milestone"])
+    assert [e.id for e in read.events] == [early.id, late.id]
+    assert read.events[1].time == late.time
+    assert read.undecodable == 1
+    assert read.origins[late.id] == Origin("raw", 0, 0, b"k")
+    assert read.origins[early.id].offset == 1
+    assert read_from(records, ["signal.consented"]).events == []

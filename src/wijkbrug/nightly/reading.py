@@ -90,9 +90,17 @@ def read(
 ) -> Read:
     """Events named ``names`` published in [``start``, ``end``), in a stable order."""
     wanted = set(names)
+    return read_from(read_records(settings, wanted, start, end), wanted, strings)
+
+
+def read_from(
+    records: Iterable[Record], names: Iterable[str], strings: Strings | None = None
+) -> Read:
+    """:func:`read` on records already at hand (the benchmark's, from a file)."""
+    wanted = set(names)
     strings = strings or Strings()
     out = Read()
-    for record in read_records(settings, wanted, start, end):
+    for record in records:
         try:
             name, ident, when, data = decode(record.headers, record.value)
         except (EventError, SchemaViolation):
