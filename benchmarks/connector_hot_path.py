@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/connector_hot_path.py [--rows N]
 
 Measures, on the synthetic planning export: read+map+validate+encode (wijkbrug's path:
-fastjsonschema compiled validator, orjson, the CloudEvents Kafka binding), and as the baseline the
+jsonschema-rs validator, orjson, the CloudEvents Kafka binding), and as the baseline the
 `jsonschema` reference validator alone on the same event data. Prints microseconds per record and
 the ratio; no broker involved (see tests/integration for the broker).
 """

@@ -17,14 +17,14 @@ timed apart and is not part of any total.
 1. Baseline: the night's events as an Arrow table (id, type, time, ``data`` as JSON text),
    written to Parquet (zstd) and read back, with pyarrow alone.
 2. The pipeline as :func:`wijkbrug.nightly.sync.run_night` runs it, without the broker: the
-   night's and the history's records read with :func:`~wijkbrug.nightly.reading.read_from`,
-   the function ``run_night``'s reading uses (decoding with the schema check, strings shared
-   by :class:`~wijkbrug.nightly.reading.Strings`, each event's origin kept), validation
+   night's records read with :func:`~wijkbrug.nightly.reading.read_from` and the history's
+   with :func:`~wijkbrug.nightly.history.read_history`, as ``run_night`` reads them
+   (decoding with the schema check, strings shared by
+   :class:`~wijkbrug.nightly.reading.Strings`, each night event's origin kept), validation
    (:func:`~wijkbrug.validation.validate_night`, GX suites, Data Docs, summary), columnar
    planning and pseudonymisation (:class:`~wijkbrug.nightly.columnar.ColumnarPlanner`), the
-   Parquet drop and manifest per
-   partner. Then, as a stage of its own, the ledger: the :class:`~wijkbrug.ledger.Delivery`
-   rows and their enqueue into a temporary SQLite ledger.
+   Parquet drop and manifest per partner. Then, as a stage of its own, the ledger: the
+   :class:`~wijkbrug.ledger.Delivery` rows and their enqueue into a temporary SQLite ledger.
 
 Printed: wall time per stage, the total (decode + validation + planning + drops) and its
 ratio to the baseline, the total with the ledger, and each subprocess's peak memory. Targets:
@@ -155,12 +155,14 @@ def pipeline(events: int, work: Path, ledger: bool) -> dict[str, Any]:
     from wijkbrug.ledger import Ledger
     from wijkbrug.nightly import drop
     from wijkbrug.nightly.columnar import ColumnarPlanner
+    from wijkbrug.nightly.history import read_history
     from wijkbrug.nightly.reading import Strings, read_from
-    from wijkbrug.nightly.sync import NIGHT_EVENTS, contacts_from
+    from wijkbrug.nightly.sync import NIGHT_EVENTS, use_system_heap_for_arrow
     from wijkbrug.partner_contract import load_contracts
     from wijkbrug.pipeline import KeyAccess
     from wijkbrug.validation import units_from_planning, validate_night
 
+    use_system_heap_for_arrow()  # as run_night
     with (work / "context.pickle").open("rb") as stored:
         interval, consents = pickle.load(stored)
     out: dict[str, Any] = {"built_peak_mib": _peak_mib()}
@@ -176,17 +178,17 @@ def pipeline(events: int, work: Path, ledger: bool) -> dict[str, Any]:
     start = time.perf_counter()
     strings = Strings()  # as run_night: one for the night and its history
     night = read_from(_records(work / "night.jsonl"), NIGHT_EVENTS, strings)
-    history = read_from(_records(work / "history.jsonl"), NIGHT_EVENTS, strings).events
+    history = read_history(_records(work / "history.jsonl"), NIGHT_EVENTS, strings)
     stages["decode"] = time.perf_counter() - start - source_s
     out["source_s"] = source_s
     out["events"] = len(night.events)
     out["read_rss_mib"] = _rss_mib()
 
     start = time.perf_counter()
-    units = units_from_planning([*history, *night.events])
+    units = history.units | units_from_planning(night.events)
     outcome = validate_night(
         night.events,
-        history=history,
+        history_block=history.block,
         units=units,
         run_id="bench",
         interval=interval,
@@ -200,7 +202,7 @@ def pipeline(events: int, work: Path, ledger: bool) -> dict[str, Any]:
     start = time.perf_counter()
     keys = KeyAccess(KeyStore(work / "keys"))
     contracts = load_contracts()
-    contacts = contacts_from(history)
+    contacts = history.contacts
     del history  # as run_night: planning needs only the contacts
     planner = ColumnarPlanner(contracts, keys, lambda unit: sum(map(ord, unit)) % 6)
     today = interval[1].date()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from wijkbrug.delivery import Incoming
+from wijkbrug.nightly.history import digest
 from wijkbrug.reasons import Reason
 from wijkbrug.validation import ValidationOutcome, validate_night
 from wijkbrug.validation.gx_runner import SuiteError, context_root
@@ -326,6 +327,24 @@ def test_re_running_the_night_in_any_order_gives_the_same_verdicts(
 ) -> None:
     shuffled = Night(faulty.events[::-1], faulty.history[::-1], faulty.units, {}, faulty.last_seen)
     again = validate(shuffled, tmp_path)
+    assert again.passed == faulty_run.passed
+    assert again.failed == faulty_run.failed
+    assert again.summary_json.read_bytes() == faulty_run.summary_json.read_bytes()
+
+
+def test_a_history_read_as_frame_rows_gives_the_same_verdicts(
+    faulty: Night, faulty_run: ValidationOutcome, tmp_path: Path
+) -> None:
+    history = digest(reversed(faulty.history), chunk=3)  # any order, several chunks
+    again = validate_night(
+        faulty.events,
+        history_block=history.block,
+        units=faulty.units,
+        run_id="2026-03-03",
+        interval=(END - timedelta(hours=12), END),
+        out_dir=tmp_path,
+        last_seen=faulty.last_seen,
+    )
     assert again.passed == faulty_run.passed
     assert again.failed == faulty_run.failed
     assert again.summary_json.read_bytes() == faulty_run.summary_json.read_bytes()

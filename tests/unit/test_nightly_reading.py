@@ -56,6 +56,8 @@ def test_read_from_keeps_the_first_of_an_id_counts_the_undecodable_and_sorts() -
     assert [e.id for e in read.events] == [early.id, late.id]
     assert read.events[1].time == late.time
     assert read.undecodable == 1
-    assert read.origins[late.id] == Origin("raw", 0, 0, b"k")
-    assert read.origins[early.id].offset == 1
+    assert read.origins([late.id, early.id, "elders"]) == {
+        late.id: Origin("raw", 0, 0),
+        early.id: Origin("raw", 0, 1),
+    }
     assert read_from(records, ["signal.consented"]).events == []

@@ -6,6 +6,7 @@ broker's time index, so a re-run or a backfill reads exactly what it read the fi
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,17 +39,32 @@ class Origin(NamedTuple):
     topic: str
     partition: int
     offset: int
-    key: bytes | None
 
 
 @dataclass
 class Read:
     """Decoded events with the record each came from; undecodable records only counted (the
-    stream worker quarantines those as it reads them)."""
+    stream worker quarantines those as it reads them).
+
+    Where each event came from is kept in arrays beside ``events`` (13 bytes an event, where a
+    dict of :class:`Origin` by event id took about 200): :meth:`origins` finds those asked for.
+    """
 
     events: list[Incoming] = field(default_factory=list)
-    origins: dict[str, Origin] = field(default_factory=dict)
     undecodable: int = 0
+    topics: list[str] = field(default_factory=list)
+    _topic: array = field(default_factory=lambda: array("B"))
+    _partition: array = field(default_factory=lambda: array("i"))
+    _offset: array = field(default_factory=lambda: array("q"))
+
+    def origins(self, ids: Iterable[str]) -> dict[str, Origin]:
+        """Where the events ``ids`` came from (ids not read are left out)."""
+        wanted = set(ids)
+        return {
+            event.id: Origin(self.topics[self._topic[at]], self._partition[at], self._offset[at])
+            for at, event in enumerate(self.events)
+            if event.id in wanted
+        }
 
 
 class Strings:
@@ -93,24 +109,50 @@ def read(
     return read_from(read_records(settings, wanted, start, end), wanted, strings)
 
 
+class Decoder:
+    """Records to events: decodable records of the wanted names, the first record of each id
+    only (a redelivered event is read once); ``undecodable`` counts the others."""
+
+    def __init__(self, names: Iterable[str], strings: Strings | None = None) -> None:
+        self.wanted = set(names)
+        self.strings = strings or Strings()
+        self.undecodable = 0
+        self._seen: set[str] = set()
+
+    def __call__(self, records: Iterable[Record]) -> Iterator[tuple[Incoming, Record]]:
+        for record in records:
+            try:
+                name, ident, when, data = decode(record.headers, record.value)
+            except (EventError, SchemaViolation):
+                self.undecodable += 1
+                continue
+            if name in self.wanted and ident not in self._seen:
+                self._seen.add(ident)
+                yield Incoming(name, ident, when, self.strings.share(data)), record
+
+
 def read_from(
     records: Iterable[Record], names: Iterable[str], strings: Strings | None = None
 ) -> Read:
     """:func:`read` on records already at hand (the benchmark's, from a file)."""
-    wanted = set(names)
-    strings = strings or Strings()
-    out = Read()
-    for record in records:
-        try:
-            name, ident, when, data = decode(record.headers, record.value)
-        except (EventError, SchemaViolation):
-            out.undecodable += 1
-            continue
-        if name in wanted and ident not in out.origins:
-            out.events.append(Incoming(name, ident, when, strings.share(data)))
-            out.origins[ident] = Origin(record.topic, record.partition, record.offset, record.key)
-    out.events.sort(key=lambda e: (e.time, e.id))
-    return out
+    decoder = Decoder(names, strings)
+    events: list[Incoming] = []
+    topics: dict[str, int] = {}
+    where = (array("B"), array("i"), array("q"))
+    for event, record in decoder(records):
+        events.append(event)
+        where[0].append(topics.setdefault(record.topic, len(topics)))
+        where[1].append(record.partition)
+        where[2].append(record.offset)
+    order = sorted(range(len(events)), key=lambda at: (events[at].time, events[at].id))
+    return Read(
+        events=[events[at] for at in order],
+        undecodable=decoder.undecodable,
+        topics=list(topics),
+        _topic=array("B", (where[0][at] for at in order)),
+        _partition=array("i", (where[1][at] for at in order)),
+        _offset=array("q", (where[2][at] for at in order)),
+    )
 
 
 def fetch(settings: Settings, origins: Iterable[Origin]) -> dict[Origin, Record]:
@@ -121,7 +163,7 @@ def fetch(settings: Settings, origins: Iterable[Origin]) -> dict[Origin, Record]
     found: dict[Origin, Record] = {}
     for topic, offsets in by_topic.items():
         for record in kafka_client.read_offsets(settings, topic, offsets):
-            found[Origin(record.topic, record.partition, record.offset, record.key)] = record
+            found[Origin(record.topic, record.partition, record.offset)] = record
     return found
 
 

@@ -171,7 +171,7 @@ def freshness(
     for the connector that wrote it), or the caller's ``last_seen`` if later. Keys of
     ``last_seen`` are connector names or CloudEvents sources. Never delivered: no age (NaN).
     """
-    latest = frame.dropna(subset=["connector"]).groupby("connector")["time"].max().to_dict()
+    latest = frame.groupby("connector")["time"].max().to_dict()  # rows without one: left out
     for key, seen in (last_seen or {}).items():
         name = connector_name(key)
         if name not in CONNECTORS:
@@ -229,7 +229,9 @@ def _category_counts(rows: pd.DataFrame) -> tuple[int, ...]:
 
 
 def _signals(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["event_type"].isin(SIGNAL_TYPES) & frame["category"].notna()]
+    """The signal rows, in the columns the mix needs only (not a copy of the whole frame)."""
+    rows = frame["event_type"].isin(SIGNAL_TYPES) & frame["category"].notna()
+    return frame.loc[rows, ["category", "weight", "in_night", "time"]]
 
 
 def signal_mix(frame: pd.DataFrame, start: datetime) -> SignalMix:

@@ -158,8 +158,30 @@ def _by_type(events: Sequence[Incoming]) -> dict[str, list[Incoming]]:
     return groups
 
 
-def event_frame(night: Sequence[Incoming], history: Sequence[Incoming] = ()) -> pd.DataFrame:
-    """One row per event, the night's (``in_night``) and the history given for context.
+def rows(events: Sequence[Incoming], in_night: bool) -> list[pd.DataFrame]:
+    """The frame rows of ``events``, per event type (sorted), not yet typed: parts that
+    :func:`event_frame` joins. Made chunk by chunk, they let a history be read without
+    holding its events (:func:`history_rows`)."""
+    return [_typed(name, group, in_night) for name, group in sorted(_by_type(events).items())]
+
+
+def history_rows(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """History parts (of :func:`rows`, in any number of chunks) as one block, in the order
+    :func:`event_frame` gives a history's rows: by event type, then time, then id."""
+    if not parts:
+        return pd.DataFrame({"time": []})
+    block = pd.concat(parts, ignore_index=True)
+    return block.sort_values(["event_type", "time", "event_id"], kind="stable", ignore_index=True)
+
+
+def event_frame(
+    night: Sequence[Incoming],
+    history: Sequence[Incoming] = (),
+    *,
+    history_block: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per event, the night's (``in_night``) and the history given for context:
+    ``history`` as events, or ``history_block`` as :func:`history_rows` made them.
 
     Rows are grouped by event type, the night's first. ``time`` is the CloudEvents time in
     seconds since the epoch (for "latest" and windows); dates stay ISO strings here and are
@@ -167,11 +189,9 @@ def event_frame(night: Sequence[Incoming], history: Sequence[Incoming] = ()) -> 
     for (a count its count), ``occupied`` whether a milestone names a tenant, and
     ``has_registration`` whether a consent was given at a visit registration.
     """
-    parts = [
-        _typed(name, group, in_night)
-        for events, in_night in ((night, True), (history, False))
-        for name, group in sorted(_by_type(events).items())
-    ]
+    parts = [*rows(night, True), *rows(history, False)]
+    if history_block is not None and len(history_block):
+        parts.append(history_block)
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"time": []})
     for column in TEXT_COLUMNS:
         values = frame[column] if column in frame else pd.Series(None, index=frame.index)

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from wijkbrug.delivery import Incoming
@@ -72,6 +73,21 @@ def _earlier(history: Sequence[Incoming], night: Sequence[Incoming]) -> list[Inc
         return list(history)
     tonight = {(e.id, e.time) for e in night if e.id in overlap}
     return [e for e in history if (e.id, e.time) not in tonight]
+
+
+def _earlier_block(block: pd.DataFrame, night: Sequence[Incoming]) -> pd.DataFrame:
+    """:func:`_earlier` for a history given as frame rows."""
+    if not len(block):
+        return block
+    ids = [e.id for e in night]
+    overlap = batch_rules.isin(block["event_id"], ids)
+    if not overlap.any():
+        return block
+    tonight = {(e.id, e.time.timestamp()) for e in night}
+    pairs = zip(block["event_id"][overlap], block["time"][overlap], strict=True)
+    again = np.zeros(len(block), dtype=bool)
+    again[np.flatnonzero(overlap)] = [pair in tonight for pair in pairs]
+    return block[~again]
 
 
 def _verdicts(
@@ -153,6 +169,7 @@ def validate_night(
     events: Sequence[Incoming],
     *,
     history: Sequence[Incoming] = (),
+    history_block: pd.DataFrame | None = None,
     units: Collection[str],
     run_id: str,
     interval: tuple[datetime, datetime],
@@ -167,18 +184,21 @@ def validate_night(
 
     ``history`` (earlier events) is context for the batch rules: milestone order, pre-visit,
     ids delivered before, the signal mix of the four weeks before ``interval[0]``; only the
-    night's events can fail. ``units`` is the project's unit list (see
-    :func:`units_from_planning`). Freshness is measured to ``interval[1]``: every connector
-    must have delivered within ``max_age_hours``; ``last_seen`` (connector name or CloudEvents
-    source -> time) adds deliveries the events do not show. Validation results, Data Docs and
-    the summary are written under ``out_dir``; ``gx_root`` replaces ``expectations/``.
+    night's events can fail. ``history_block`` gives that history as frame rows instead
+    (:func:`~wijkbrug.validation.frames.history_rows`), read without holding its events.
+    ``units`` is the project's unit list (see :func:`units_from_planning`). Freshness is
+    measured to ``interval[1]``: every connector must have delivered within ``max_age_hours``;
+    ``last_seen`` (connector name or CloudEvents source -> time) adds deliveries the events do
+    not show. Validation results, Data Docs and the summary are written under ``out_dir``;
+    ``gx_root`` replaces ``expectations/``.
     """
     _check_arguments(run_id, interval)
     start, end = interval
     earlier = _earlier(history, events)
-    history_rows = len(earlier)
-    frame = frames.event_frame(events, earlier)
-    del earlier
+    block = None if history_block is None else _earlier_block(history_block, events)
+    history_rows = len(earlier) + (0 if block is None else len(block))
+    frame = frames.event_frame(events, earlier, history_block=block)
+    del earlier, block
     # Everything the table suites need first, so the whole frame is gone before GX runs.
     table = batch_rules.freshness(frame, end, last_seen)
     mix = batch_rules.signal_mix(frame, start)
