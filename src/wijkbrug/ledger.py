@@ -240,6 +240,7 @@ class WalCheckpointer:
         self.database = database
         self.interval_s = interval_s
         self.rounds = 0
+        self._round = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
         self._thread.start()
@@ -257,9 +258,18 @@ class WalCheckpointer:
     def checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            self.rounds += 1
         except sqlite3.Error as error:  # busy or locked: the next round tries again
             log.warning("WAL checkpoint skipped: %s", type(error).__name__)
+            return
+        with self._round:
+            self.rounds += 1
+            self._round.notify_all()
+
+    def wait_rounds(self, count: int, timeout_s: float) -> bool:
+        """Until ``count`` more rounds have checkpointed (False if ``timeout_s`` passed first)."""
+        with self._round:
+            target = self.rounds + count
+            return self._round.wait_for(lambda: self.rounds >= target, timeout_s)
 
     def stop(self) -> None:
         self._stop.set()

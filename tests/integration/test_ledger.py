@@ -168,3 +168,44 @@ def test_held_events_wait_per_subject_and_partner(ledger: Ledger) -> None:
     assert ledger.held_for("s1", "buurtteam-overvecht") == []
     ledger.unhold("e1", "dock")
     assert ledger.held_count() == 0
+
+
+def test_a_background_checkpointer_moves_the_wal_into_the_database_and_stops(
+    tmp_path: Path,
+) -> None:
+    plain, background = tmp_path / "plain.sqlite", tmp_path / "background.sqlite"
+    sizes = {}
+    for path, in_background in ((plain, False), (background, True)):
+        book = Ledger(f"sqlite:///{path}", checkpoint_in_background=in_background)
+        before = path.stat().st_size
+        assert book.enqueue([delivery(f"e{i}") for i in range(2000)]) == 2000
+        if in_background:
+            assert book.checkpointer is not None
+            assert book.checkpointer.wait_rounds(2, timeout_s=30)  # one began after the writes
+        sizes[path] = (before, path.stat().st_size)
+        thread = book.checkpointer._thread if book.checkpointer else None
+        book.close()
+        assert thread is None or not thread.is_alive()
+    # Below SQLite's own checkpoint size, the rows stay in the WAL unless a thread moves them.
+    assert sizes[plain][1] == sizes[plain][0]
+    assert sizes[background][1] > sizes[background][0] + 2000 * 100
+    again = Ledger(f"sqlite:///{background}")
+    try:
+        assert len(again.rows()) == 2000
+    finally:
+        again.close()
+
+
+def test_times_are_stored_in_one_text_format(tmp_path: Path) -> None:
+    book = Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    try:
+        book.enqueue([delivery("e1")], now=datetime(2026, 3, 1, 12, 30, tzinfo=UTC))
+        (row,) = book.outbox("kafka", {2})
+        book.mark_delivered([row.id], now=datetime(2026, 3, 1, 12, 31, tzinfo=UTC))
+        with book.engine.connect() as conn:
+            stored = conn.execute(text("SELECT created_at, delivered_at FROM deliveries")).one()
+        assert tuple(stored) == ("2026-03-01 12:30:00.000000", "2026-03-01 12:31:00.000000")
+        (read,) = book.rows()
+        assert read["delivered_at"].replace(tzinfo=UTC) == datetime(2026, 3, 1, 12, 31, tzinfo=UTC)
+    finally:
+        book.close()
