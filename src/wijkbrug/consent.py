@@ -7,7 +7,6 @@ The state answers: may partner P receive category C of resident R for purpose D 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -61,8 +60,11 @@ class ConsentState:
     def __init__(self) -> None:
         self._by_id: dict[str, Consent] = {}
         self._pending_end: dict[str, tuple[str, date]] = {}
-        self._by_tenant: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._by_tenant: dict[tuple[str, str], tuple[str, ...]] = {}  # most hold one or two
         self._registrations: set[tuple[str | None, str, str]] = set()
+        #: One object per distinct value (categories, dates, partners, purposes): a registry
+        #: of a few hundred thousand consents repeats them all the time.
+        self._values: dict[Any, Any] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -82,16 +84,17 @@ class ConsentState:
         """
         consent_id = data["consent_id"]
         if name == "consent.given":
+            share = self._share
             consent = Consent(
                 consent_id=consent_id,
                 tenant_number=data["tenant_number"],
                 unit_id=data["unit_id"],
-                partner=data["partner"],
-                purpose=data["purpose"],
+                partner=share(data["partner"]),
+                purpose=share(data["purpose"]),
                 registration_id=data.get("registration_id"),
-                categories=frozenset(data["categories"]),
-                valid_from=date.fromisoformat(data["valid_from"]),
-                valid_until=date.fromisoformat(data["valid_until"]),
+                categories=share(frozenset(map(share, data["categories"]))),
+                valid_from=share(date.fromisoformat(data["valid_from"])),
+                valid_until=share(date.fromisoformat(data["valid_until"])),
             )
             known = self._by_id.get(consent_id)
             ended = self._pending_end.pop(consent_id, None)
@@ -117,9 +120,15 @@ class ConsentState:
         self._store(ended)
         return Withdrawal(ended, event_id, day) if kind == "withdrawn" else None
 
+    def _share(self, value: Any) -> Any:
+        return self._values.setdefault(value, value)
+
     def _store(self, consent: Consent) -> None:
         self._by_id[consent.consent_id] = consent
-        self._by_tenant[(consent.tenant_number, consent.partner)].add(consent.consent_id)
+        key = (consent.tenant_number, consent.partner)
+        known = self._by_tenant.get(key, ())
+        if consent.consent_id not in known:
+            self._by_tenant[key] = (*known, consent.consent_id)
         self._registrations.add((consent.registration_id, consent.partner, consent.purpose))
 
     def valid(self, tenant: str, partner: str, on: date) -> list[Consent]:
