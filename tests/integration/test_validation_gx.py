@@ -336,15 +336,8 @@ def test_a_history_read_as_frame_rows_gives_the_same_verdicts(
     faulty: Night, faulty_run: ValidationOutcome, tmp_path: Path
 ) -> None:
     history = digest(reversed(faulty.history), chunk=3)  # any order, several chunks
-    again = validate_night(
-        faulty.events,
-        history_block=history.block,
-        units=faulty.units,
-        run_id="2026-03-03",
-        interval=(END - timedelta(hours=12), END),
-        out_dir=tmp_path,
-        last_seen=faulty.last_seen,
-    )
+    without = Night(faulty.events, [], faulty.units, {}, faulty.last_seen)
+    again = validate(without, tmp_path, history_block=history.block)
     assert again.passed == faulty_run.passed
     assert again.failed == faulty_run.failed
     assert again.summary_json.read_bytes() == faulty_run.summary_json.read_bytes()
