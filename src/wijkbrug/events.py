@@ -101,6 +101,19 @@ def header_identity(headers: list[tuple[str, bytes]]) -> tuple[str, str] | None:
     return (source, event) if source and event else None
 
 
+#: The CloudEvents attributes a wijkbrug record must carry (its headers ``ce_<name>``).
+_REQUIRED = ("id", "type", "specversion", "dataschema")
+_REQUIRED_SET = frozenset(_REQUIRED)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class EventError(ValueError):
     """A record that is not a wijkbrug CloudEvent; the message never quotes the record."""
 
@@ -112,15 +125,13 @@ def decode(headers: list[tuple[str, bytes]], value: bytes | None) -> tuple[str, 
     the CloudEvents Kafka binding lays them out. Raises :class:`EventError` or
     :class:`wijkbrug.schemas.SchemaViolation`.
     """
-    attributes = {}
-    for name, raw in headers:
-        if name.startswith("ce_"):
-            try:
-                attributes[name[3:]] = raw.decode()
-            except UnicodeDecodeError:
-                raise EventError(f"header {name} is not UTF-8") from None
-    missing = [a for a in ("id", "type", "specversion", "dataschema") if a not in attributes]
-    if missing:
+    try:
+        attributes = {name[3:]: raw.decode() for name, raw in headers if name[:3] == "ce_"}
+    except UnicodeDecodeError:
+        bad = next(n for n, raw in headers if n[:3] == "ce_" and not _is_utf8(raw))
+        raise EventError(f"header {bad} is not UTF-8") from None
+    if not attributes.keys() >= _REQUIRED_SET:
+        missing = [a for a in _REQUIRED if a not in attributes]
         raise EventError(f"CloudEvents attributes missing: {', '.join(missing)}")
     if attributes["specversion"] != "1.0":
         raise EventError("CloudEvents specversion is not 1.0")

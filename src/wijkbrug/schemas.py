@@ -69,8 +69,10 @@ def latest(name: str) -> EventSchema:
     return versions[max(versions)]
 
 
+@cache
 def by_uri(uri: str) -> EventSchema:
-    """The schema a ``dataschema`` URN names."""
+    """The schema a ``dataschema`` URN names (remembered: every record asks; an unknown URN
+    raises and is not remembered)."""
     _, _, _, name, version = uri.split(":")
     return all_schemas()[name][int(version)]
 

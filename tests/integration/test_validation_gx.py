@@ -8,6 +8,7 @@ their own ``tmp_path``.
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from wijkbrug.delivery import Incoming
 from wijkbrug.nightly.history import digest
 from wijkbrug.reasons import Reason
 from wijkbrug.validation import ValidationOutcome, validate_night
+from wijkbrug.validation.frames import row_block, rows
 from wijkbrug.validation.gx_runner import SuiteError, context_root
 from wijkbrug.validation.sample import (
     consent_given,
@@ -341,6 +343,26 @@ def test_a_history_read_as_frame_rows_gives_the_same_verdicts(
     assert again.passed == faulty_run.passed
     assert again.failed == faulty_run.failed
     assert again.summary_json.read_bytes() == faulty_run.summary_json.read_bytes()
+
+
+def test_a_night_read_as_frame_rows_gives_the_same_verdicts(
+    faulty: Night, faulty_run: ValidationOutcome, tmp_path: Path
+) -> None:
+    shuffled = list(reversed(faulty.events))  # any order, several chunks
+    parts = [
+        part for at in range(0, len(shuffled), 3) for part in rows(shuffled[at : at + 3], True)
+    ]
+    without = Night([], faulty.history, faulty.units, {}, faulty.last_seen)
+    again = validate(without, tmp_path, night_block=row_block(parts))
+    assert again.passed == faulty_run.passed
+    assert again.failed == faulty_run.failed
+    assert again.summary_json.read_bytes() == faulty_run.summary_json.read_bytes()
+
+
+def test_great_expectations_lets_the_validated_frames_go(faulty_run: ValidationOutcome) -> None:
+    gc.collect()
+    batches = [o for o in gc.get_objects() if type(o).__name__ == "PandasBatchData"]
+    assert batches == [], "GX's project manager kept the last context and its batches"
 
 
 def test_the_suites_are_read_from_the_expectations_files(

@@ -10,7 +10,7 @@ from wijkbrug.delivery import Incoming
 from wijkbrug.events import Event
 from wijkbrug.kafka_client import Record
 from wijkbrug.nightly.reading import Origin, Strings, read_from
-from wijkbrug.validation import sample
+from wijkbrug.validation import frames, sample
 
 
 def test_equal_strings_become_one_object_and_the_data_stays_equal() -> None:
@@ -61,3 +61,24 @@ def test_read_from_keeps_the_first_of_an_id_counts_the_undecodable_and_sorts() -
         early.id: Origin("raw", 0, 1),
     }
     assert read_from(records, ["signal.consented"]).events == []
+
+
+def test_held_types_stay_events_and_every_event_becomes_frame_rows() -> None:
+    """A night validates all its events and plans only deliverable ones: those it holds."""
+    at = datetime(2026, 3, 9, 20, tzinfo=UTC)
+    visits = sample.visit_count("2026-W11", at + timedelta(hours=2))
+    late = sample.milestone("6706000002", "renovatie_gestart", at + timedelta(hours=1))
+    early = sample.milestone("6706000001", "renovatie_gestart", at)
+    records = [_record(visits, 0), _record(late, 1), _record(early, 2)]
+    names = ["renovation.milestone", "visit.count"]
+    read = read_from(records, names, hold={"renovation.milestone"})
+    assert [e.id for e in read.events] == [early.id, late.id]
+    assert read.events[0].data["milestone"] is read.events[1].data["milestone"], "shared"
+    assert read.count == 3
+    assert read.origins([visits.id]) == {visits.id: Origin("raw", 0, 0)}
+    block = read.take_block()
+    assert read.block is None, "taken, not kept: validation lets it go"
+    held_all = read_from(records, names)
+    assert held_all.block is None and len(held_all.events) == 3
+    expected = frames.event_frame(held_all.events)
+    assert frames.event_frame((), night_block=block).equals(expected)

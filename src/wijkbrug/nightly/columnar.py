@@ -24,10 +24,8 @@ An event the fast path does not model (no day to judge it by) goes through the p
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -43,6 +41,7 @@ from wijkbrug.consent import PURPOSE_RANK, ConsentState
 from wijkbrug.delivery import ALERT_HORIZON, Contacts, Incoming, Keys, Planner
 from wijkbrug.ledger import Delivery
 from wijkbrug.nightly import drop
+from wijkbrug.nightly.heap import gc_paused
 from wijkbrug.partner_contract import GENERALISERS, EventRule, PartnerContract, Transform, age_band
 from wijkbrug.partner_contract import pc4 as _pc4
 
@@ -50,19 +49,6 @@ CHANNEL = "file"
 SIGNAL, MILESTONE = "signal.consented", "renovation.milestone"
 _MISSING: Any = object()
 _SORT = orjson.OPT_SORT_KEYS
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Cyclic GC paused: a night holds millions of objects and makes no cycles, so each
-    collection the many small dicts and lists made here would trigger scans them all for nothing."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 @dataclass(slots=True)
@@ -148,7 +134,7 @@ class NightPlan:
 
     def deliveries(self) -> list[Delivery]:
         """The planner's :class:`Delivery` rows (envelope bytes included) for the ledger."""
-        with _no_gc():
+        with gc_paused():
             return self._deliveries()
 
     def _deliveries(self) -> list[Delivery]:
@@ -255,7 +241,7 @@ class ColumnarPlanner:
         ``contacts``: what was learned before the night (None: no warm-handover contacts at
         all); the night's signals are learned in order, as the per-event loop learns them.
         """
-        with _no_gc():
+        with gc_paused():
             return self._plan(events, consents, today, contacts, excluded)
 
     def _plan(

@@ -18,21 +18,24 @@ import pandas as pd
 
 from wijkbrug.delivery import Contacts, Incoming
 from wijkbrug.kafka_client import Record
-from wijkbrug.nightly.reading import Decoder, Strings
+from wijkbrug.nightly.heap import gc_paused
+from wijkbrug.nightly.reading import CHUNK, Decoder
 from wijkbrug.validation import frames
-
-#: Events per chunk made into frame rows.
-CHUNK = 50_000
 
 
 @dataclass
 class History:
     """What a night takes from the events before it."""
 
-    block: pd.DataFrame  # the batch rules' rows, as frames.history_rows makes them
+    block: pd.DataFrame  # the batch rules' rows, as frames.row_block makes them
     units: set[str]  # every unit the planning's milestones name
     contacts: Contacts  # per tenant, the latest consented signal's name and phone
     events: int
+
+    def take_block(self) -> pd.DataFrame:
+        """Hand the rows over and forget them (validation lets them go once used)."""
+        block, self.block = self.block, pd.DataFrame({"time": []})
+        return block
 
 
 def digest(events: Iterable[Incoming], chunk: int = CHUNK) -> History:
@@ -48,29 +51,31 @@ def digest(events: Iterable[Incoming], chunk: int = CHUNK) -> History:
     units: set[str] = set()
     latest: dict[str, tuple[tuple[datetime, str], Any, Any]] = {}  # order, name, phone
     count = 0
-    for event in events:
-        count += 1
-        batch.append(event)
-        data = event.data
-        if event.name == "renovation.milestone":
-            units.add(data["unit_id"])
-        elif event.name == "signal.consented":
-            resident = data.get("resident") or {}
-            order = (event.time, event.id)
-            known = latest.get(data["tenant_number"])
-            if resident.get("name") and (known is None or known[0] < order):
-                latest[data["tenant_number"]] = (order, resident["name"], resident.get("phone"))
-        if len(batch) >= chunk:
-            parts += frames.rows(batch, in_night=False)
-            batch = []
-    parts += frames.rows(batch, in_night=False)
-    contacts = Contacts()
-    for tenant, (_, name, phone) in latest.items():
-        contacts.learn({"tenant_number": tenant, "resident": {"name": name, "phone": phone}})
-    return History(frames.history_rows(parts), units, contacts, count)
+    with gc_paused():
+        for event in events:
+            count += 1
+            batch.append(event)
+            data = event.data
+            if event.name == "renovation.milestone":
+                units.add(data["unit_id"])
+            elif event.name == "signal.consented":
+                resident = data.get("resident") or {}
+                order = (event.time, event.id)
+                known = latest.get(data["tenant_number"])
+                if resident.get("name") and (known is None or known[0] < order):
+                    latest[data["tenant_number"]] = (order, resident["name"], resident.get("phone"))
+            if len(batch) >= chunk:
+                parts += frames.rows(batch, in_night=False)
+                batch = []
+        parts += frames.rows(batch, in_night=False)
+        contacts = Contacts()
+        for tenant, (_, name, phone) in latest.items():
+            contacts.learn({"tenant_number": tenant, "resident": {"name": name, "phone": phone}})
+    return History(frames.row_block(parts), units, contacts, count)
 
 
-def read_history(records: Iterable[Record], names: Iterable[str], strings: Strings) -> History:
-    """:func:`digest` of the decodable records of ``names`` (the first record of an id only)."""
-    decoder = Decoder(names, strings)
+def read_history(records: Iterable[Record], names: Iterable[str]) -> History:
+    """:func:`digest` of the decodable records of ``names`` (the first record of an id only).
+    Their strings are not shared: each chunk's events are let go once made into rows."""
+    decoder = Decoder(names, share=())
     return digest(event for event, _ in decoder(records))

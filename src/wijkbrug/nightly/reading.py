@@ -7,19 +7,26 @@ broker's time index, so a re-run or a backfill reads exactly what it read the fi
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
+
+import pandas as pd
 
 from wijkbrug import kafka_client
 from wijkbrug.consent import CONSENT_EVENTS, ConsentState, Withdrawal
 from wijkbrug.delivery import Incoming
 from wijkbrug.events import EventError, decode
 from wijkbrug.kafka_client import Record
+from wijkbrug.nightly.heap import gc_paused
 from wijkbrug.schemas import SchemaViolation
 from wijkbrug.settings import Settings
 from wijkbrug.topics import load_topics
+from wijkbrug.validation import frames
+
+#: Events per chunk made into frame rows.
+CHUNK = 50_000
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -46,25 +53,40 @@ class Read:
     """Decoded events with the record each came from; undecodable records only counted (the
     stream worker quarantines those as it reads them).
 
-    Where each event came from is kept in arrays beside ``events`` (13 bytes an event, where a
-    dict of :class:`Origin` by event id took about 200): :meth:`origins` finds those asked for.
+    ``events`` are the events held as objects, in order of time and id: all of them, or only
+    the types a caller asked to hold (:func:`read_from`), the others then being in ``block`` as
+    frame rows only. ``ids`` names every event read, in reading order; where each came from is
+    kept in arrays beside it (13 bytes an event, where a dict of :class:`Origin` by event id
+    took about 200): :meth:`origins` finds those asked for.
     """
 
     events: list[Incoming] = field(default_factory=list)
     undecodable: int = 0
     topics: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    block: pd.DataFrame | None = None
     _topic: array = field(default_factory=lambda: array("B"))
     _partition: array = field(default_factory=lambda: array("i"))
     _offset: array = field(default_factory=lambda: array("q"))
+
+    @property
+    def count(self) -> int:
+        """How many events were read (held or not)."""
+        return len(self.ids)
 
     def origins(self, ids: Iterable[str]) -> dict[str, Origin]:
         """Where the events ``ids`` came from (ids not read are left out)."""
         wanted = set(ids)
         return {
-            event.id: Origin(self.topics[self._topic[at]], self._partition[at], self._offset[at])
-            for at, event in enumerate(self.events)
-            if event.id in wanted
+            ident: Origin(self.topics[self._topic[at]], self._partition[at], self._offset[at])
+            for at, ident in enumerate(self.ids)
+            if ident in wanted
         }
+
+    def take_block(self) -> pd.DataFrame | None:
+        """Hand the frame rows over and forget them (validation lets them go once used)."""
+        block, self.block = self.block, None
+        return block
 
 
 class Strings:
@@ -103,23 +125,37 @@ def read(
     start: datetime | None,
     end: datetime | None,
     strings: Strings | None = None,
+    *,
+    hold: Collection[str] | None = None,
 ) -> Read:
-    """Events named ``names`` published in [``start``, ``end``), in a stable order."""
+    """Events named ``names`` published in [``start``, ``end``), in a stable order
+    (``hold``: see :func:`read_from`)."""
     wanted = set(names)
-    return read_from(read_records(settings, wanted, start, end), wanted, strings)
+    return read_from(read_records(settings, wanted, start, end), wanted, strings, hold=hold)
 
 
 class Decoder:
     """Records to events: decodable records of the wanted names, the first record of each id
-    only (a redelivered event is read once); ``undecodable`` counts the others."""
+    only (a redelivered event is read once); ``undecodable`` counts the others.
 
-    def __init__(self, names: Iterable[str], strings: Strings | None = None) -> None:
+    ``share``: the event types whose data share their strings (:class:`Strings`), all if None.
+    Sharing pays only for events that are kept; walking the data costs as much as decoding it.
+    """
+
+    def __init__(
+        self,
+        names: Iterable[str],
+        strings: Strings | None = None,
+        share: Collection[str] | None = None,
+    ) -> None:
         self.wanted = set(names)
         self.strings = strings or Strings()
+        self.share = share
         self.undecodable = 0
         self._seen: set[str] = set()
 
     def __call__(self, records: Iterable[Record]) -> Iterator[tuple[Incoming, Record]]:
+        share = self.share
         for record in records:
             try:
                 name, ident, when, data = decode(record.headers, record.value)
@@ -128,31 +164,50 @@ class Decoder:
                 continue
             if name in self.wanted and ident not in self._seen:
                 self._seen.add(ident)
-                yield Incoming(name, ident, when, self.strings.share(data)), record
+                if share is None or name in share:
+                    data = self.strings.share(data)
+                yield Incoming(name, ident, when, data), record
 
 
 def read_from(
-    records: Iterable[Record], names: Iterable[str], strings: Strings | None = None
+    records: Iterable[Record],
+    names: Iterable[str],
+    strings: Strings | None = None,
+    *,
+    hold: Collection[str] | None = None,
 ) -> Read:
-    """:func:`read` on records already at hand (the benchmark's, from a file)."""
-    decoder = Decoder(names, strings)
+    """:func:`read` on records already at hand (the benchmark's, from a file).
+
+    ``hold``: only events of these types are kept as objects; every event becomes frame rows
+    (:func:`wijkbrug.validation.frames.rows`, chunk by chunk) in ``Read.block`` instead. A night
+    validates all of its events but plans only the deliverable ones: the rest need not be held.
+    """
+    decoder = Decoder(names, strings, share=hold)
     events: list[Incoming] = []
+    ids: list[str] = []
     topics: dict[str, int] = {}
     where = (array("B"), array("i"), array("q"))
-    for event, record in decoder(records):
-        events.append(event)
-        where[0].append(topics.setdefault(record.topic, len(topics)))
-        where[1].append(record.partition)
-        where[2].append(record.offset)
-    order = sorted(range(len(events)), key=lambda at: (events[at].time, events[at].id))
-    return Read(
-        events=[events[at] for at in order],
-        undecodable=decoder.undecodable,
-        topics=list(topics),
-        _topic=array("B", (where[0][at] for at in order)),
-        _partition=array("i", (where[1][at] for at in order)),
-        _offset=array("q", (where[2][at] for at in order)),
-    )
+    parts: list[pd.DataFrame] = []
+    chunk: list[Incoming] = []
+    with gc_paused():
+        for event, record in decoder(records):
+            ids.append(event.id)
+            where[0].append(topics.setdefault(record.topic, len(topics)))
+            where[1].append(record.partition)
+            where[2].append(record.offset)
+            if hold is None or event.name in hold:
+                events.append(event)
+            if hold is not None:
+                chunk.append(event)
+                if len(chunk) >= CHUNK:
+                    parts += frames.rows(chunk, in_night=True)
+                    chunk = []
+        block = None
+        if hold is not None:
+            parts += frames.rows(chunk, in_night=True)
+            block = frames.row_block(parts)
+        events.sort(key=lambda event: (event.time, event.id))
+    return Read(events, decoder.undecodable, list(topics), ids, block, *where)
 
 
 def fetch(settings: Settings, origins: Iterable[Origin]) -> dict[Origin, Record]:
@@ -193,12 +248,13 @@ def consents_at(
     state = ConsentState()
     withdrawals: list[tuple[Withdrawal, datetime]] = []
     since_ms = _ms(since)
-    for record in read_records(settings, CONSENT_EVENTS, None, end):
-        try:
-            name, ident, when, data = decode(record.headers, record.value)
-        except (EventError, SchemaViolation):
-            continue  # the consent connector validates; a bad record grants nothing
-        withdrawal = state.apply(name, data, ident)
-        if withdrawal and since_ms is not None and record.timestamp_ms >= since_ms:
-            withdrawals.append((withdrawal, when))
+    with gc_paused():
+        for record in read_records(settings, CONSENT_EVENTS, None, end):
+            try:
+                name, ident, when, data = decode(record.headers, record.value)
+            except (EventError, SchemaViolation):
+                continue  # the consent connector validates; a bad record grants nothing
+            withdrawal = state.apply(name, data, ident)
+            if withdrawal and since_ms is not None and record.timestamp_ms >= since_ms:
+                withdrawals.append((withdrawal, when))
     return ConsentsAt(state, withdrawals)

@@ -160,14 +160,15 @@ def _by_type(events: Sequence[Incoming]) -> dict[str, list[Incoming]]:
 
 def rows(events: Sequence[Incoming], in_night: bool) -> list[pd.DataFrame]:
     """The frame rows of ``events``, per event type (sorted), not yet typed: parts that
-    :func:`event_frame` joins. Made chunk by chunk, they let a history be read without
-    holding its events (:func:`history_rows`)."""
+    :func:`event_frame` joins. Made chunk by chunk, they let a night or its history be read
+    without holding its events (:func:`row_block`)."""
     return [_typed(name, group, in_night) for name, group in sorted(_by_type(events).items())]
 
 
-def history_rows(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """History parts (of :func:`rows`, in any number of chunks) as one block, in the order
-    :func:`event_frame` gives a history's rows: by event type, then time, then id."""
+def row_block(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Parts of :func:`rows` (in any number of chunks, any order) as one block, in the order
+    :func:`event_frame` gives the rows of events held in order of time and id: by event type,
+    then time, then id."""
     if not parts:
         return pd.DataFrame({"time": []})
     block = pd.concat(parts, ignore_index=True)
@@ -179,9 +180,10 @@ def event_frame(
     history: Sequence[Incoming] = (),
     *,
     history_block: pd.DataFrame | None = None,
+    night_block: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per event, the night's (``in_night``) and the history given for context:
-    ``history`` as events, or ``history_block`` as :func:`history_rows` made them.
+    """One row per event, the night's (``in_night``) and the history given for context: each
+    as events, or as a block :func:`row_block` made (``night_block``, ``history_block``).
 
     Rows are grouped by event type, the night's first. ``time`` is the CloudEvents time in
     seconds since the epoch (for "latest" and windows); dates stay ISO strings here and are
@@ -189,7 +191,10 @@ def event_frame(
     for (a count its count), ``occupied`` whether a milestone names a tenant, and
     ``has_registration`` whether a consent was given at a visit registration.
     """
-    parts = [*rows(night, True), *rows(history, False)]
+    parts = [*rows(night, True)]
+    if night_block is not None and len(night_block):
+        parts.append(night_block)
+    parts += rows(history, False)
     if history_block is not None and len(history_block):
         parts.append(history_block)
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"time": []})
@@ -213,9 +218,9 @@ def days(dates: pd.Series) -> pd.Series:
 def gx_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The night's rows in :data:`GX_COLUMNS` only: what GX validates.
 
-    The index is the event id as well (named ``event_id``): GX then lists failing rows by it
-    directly, where for an unnamed index it looks each failing row's id up one by one.
+    GX names failing rows by the ``event_id`` column (the checkpoint's
+    ``unexpected_index_column_names``). The frame keeps a plain range index: with the event ids
+    as its index as well, GX's copies during a run carry them along, and a million-row night
+    took 0.87 GiB more while GX ran instead of 0.30 (listing 200,000 failing rows 1 s slower).
     """
-    night = frame.loc[frame["in_night"], list(GX_COLUMNS)]
-    night.index = pd.Index(night["event_id"], name="event_id")
-    return night
+    return frame.loc[frame["in_night"], list(GX_COLUMNS)].reset_index(drop=True)

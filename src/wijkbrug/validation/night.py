@@ -75,15 +75,21 @@ def _earlier(history: Sequence[Incoming], night: Sequence[Incoming]) -> list[Inc
     return [e for e in history if (e.id, e.time) not in tonight]
 
 
-def _earlier_block(block: pd.DataFrame, night: Sequence[Incoming]) -> pd.DataFrame:
-    """:func:`_earlier` for a history given as frame rows."""
+def _earlier_block(
+    block: pd.DataFrame, night: Sequence[Incoming], night_block: pd.DataFrame | None
+) -> pd.DataFrame:
+    """:func:`_earlier` for a history given as frame rows (the night as events, or rows)."""
     if not len(block):
         return block
     ids = [e.id for e in night]
+    if night_block is not None:
+        ids += night_block["event_id"].tolist()
     overlap = batch_rules.isin(block["event_id"], ids)
     if not overlap.any():
         return block
     tonight = {(e.id, e.time.timestamp()) for e in night}
+    if night_block is not None:
+        tonight |= set(zip(night_block["event_id"], night_block["time"], strict=True))
     pairs = zip(block["event_id"][overlap], block["time"][overlap], strict=True)
     again = np.zeros(len(block), dtype=bool)
     again[np.flatnonzero(overlap)] = [pair in tonight for pair in pairs]
@@ -166,8 +172,9 @@ def _drift(
 
 
 def validate_night(
-    events: Sequence[Incoming],
+    events: Sequence[Incoming] = (),
     *,
+    night_block: pd.DataFrame | None = None,
     history: Sequence[Incoming] = (),
     history_block: pd.DataFrame | None = None,
     units: Collection[str],
@@ -184,8 +191,11 @@ def validate_night(
 
     ``history`` (earlier events) is context for the batch rules: milestone order, pre-visit,
     ids delivered before, the signal mix of the four weeks before ``interval[0]``; only the
-    night's events can fail. ``history_block`` gives that history as frame rows instead
-    (:func:`~wijkbrug.validation.frames.history_rows`), read without holding its events.
+    night's events can fail. ``night_block`` and ``history_block`` give the night (besides or
+    instead of ``events``) and the history as frame rows instead
+    (:func:`~wijkbrug.validation.frames.row_block`), read without holding their events; pass
+    them without keeping a reference (``Read.take_block()``), so they are let go once the frame
+    is made, before Great Expectations runs.
     ``units`` is the project's unit list (see :func:`units_from_planning`). Freshness is
     measured to ``interval[1]``: every connector must have delivered within ``max_age_hours``;
     ``last_seen`` (connector name or CloudEvents source -> time) adds deliveries the events do
@@ -195,10 +205,16 @@ def validate_night(
     _check_arguments(run_id, interval)
     start, end = interval
     earlier = _earlier(history, events)
-    block = None if history_block is None else _earlier_block(history_block, events)
+    if night_block is not None and earlier:
+        tonight = set(zip(night_block["event_id"], night_block["time"], strict=True))
+        earlier = [e for e in earlier if (e.id, e.time.timestamp()) not in tonight]
+    block = None
+    if history_block is not None:
+        block = _earlier_block(history_block, events, night_block)
+    del history_block
     history_rows = len(earlier) + (0 if block is None else len(block))
-    frame = frames.event_frame(events, earlier, history_block=block)
-    del earlier, block
+    frame = frames.event_frame(events, earlier, history_block=block, night_block=night_block)
+    del earlier, block, night_block
     # Everything the table suites need first, so the whole frame is gone before GX runs.
     table = batch_rules.freshness(frame, end, last_seen)
     mix = batch_rules.signal_mix(frame, start)
@@ -208,54 +224,57 @@ def validate_night(
     del frame
 
     context = gx_runner.open_context(out_dir, gx_root)
-    run = {"run_id": run_id, "run_time": end}
-    row_suites = gx_runner.run_checkpoint(context, gx_runner.ROWS, night_rows, **run)
-    fresh = gx_runner.run_checkpoint(
-        context, gx_runner.FRESHNESS, table, parameters={"max_age_hours": max_age_hours}, **run
-    )
-    skipped: dict[str, str] = {}
-    drift: list[SuiteOutcome] = []
-    if check_drift:
-        parameters = {
-            "baseline_mix": mix.partition(),
-            "kl_threshold": mix.kl_threshold(drift_threshold),
-        }
-        drift = gx_runner.run_checkpoint(
-            context, gx_runner.DRIFT, signals, parameters=parameters, **run
+    try:
+        run = {"run_id": run_id, "run_time": end}
+        row_suites = gx_runner.run_checkpoint(context, gx_runner.ROWS, night_rows, **run)
+        fresh = gx_runner.run_checkpoint(
+            context, gx_runner.FRESHNESS, table, parameters={"max_age_hours": max_age_hours}, **run
         )
-    else:
-        for name in gx_runner.suite_names(context, gx_runner.DRIFT):
-            skipped[name] = gx_runner.suite_description(context, name)
+        skipped: dict[str, str] = {}
+        drift: list[SuiteOutcome] = []
+        if check_drift:
+            parameters = {
+                "baseline_mix": mix.partition(),
+                "kl_threshold": mix.kl_threshold(drift_threshold),
+            }
+            drift = gx_runner.run_checkpoint(
+                context, gx_runner.DRIFT, signals, parameters=parameters, **run
+            )
+        else:
+            for name in gx_runner.suite_names(context, gx_runner.DRIFT):
+                skipped[name] = gx_runner.suite_description(context, name)
 
-    passed, failed = _verdicts(night_rows["event_id"], row_suites)
-    suites = (*row_suites, *fresh, *drift)
-    counts = night_rows["event_type"].value_counts().sort_index()
-    docs = gx_runner.data_docs_index(context)
-    doc = summary.summary_document(
-        run_id=run_id,
-        interval=(start.isoformat(), end.isoformat()),
-        rows={str(k): int(v) for k, v in counts.items()},
-        history_rows=history_rows,
-        suites=suites,
-        skipped=skipped,
-        passed=len(passed),
-        failed=failed,
-        freshness=_freshness(table, fresh),
-        drift=_drift(mix, drift, drift_threshold, drift_min_signals),
-        data_docs=os.path.relpath(docs, out_dir.resolve() / summary.SUMMARY_DIR),
-    )
-    html_path, json_path = summary.write_summary(doc, out_dir)
-    return ValidationOutcome(
-        run_id=run_id,
-        interval=interval,
-        rows=doc["gecontroleerd"]["rijen_per_gebeurtenistype"],
-        passed=passed,
-        failed=failed,
-        suites=suites,
-        skipped=skipped,
-        freshness=doc["versheid"],
-        drift=doc["signaalmix"],
-        data_docs=docs,
-        summary_html=html_path,
-        summary_json=json_path,
-    )
+        passed, failed = _verdicts(night_rows["event_id"], row_suites)
+        suites = (*row_suites, *fresh, *drift)
+        counts = night_rows["event_type"].value_counts().sort_index()
+        docs = gx_runner.data_docs_index(context)
+        doc = summary.summary_document(
+            run_id=run_id,
+            interval=(start.isoformat(), end.isoformat()),
+            rows={str(k): int(v) for k, v in counts.items()},
+            history_rows=history_rows,
+            suites=suites,
+            skipped=skipped,
+            passed=len(passed),
+            failed=failed,
+            freshness=_freshness(table, fresh),
+            drift=_drift(mix, drift, drift_threshold, drift_min_signals),
+            data_docs=os.path.relpath(docs, out_dir.resolve() / summary.SUMMARY_DIR),
+        )
+        html_path, json_path = summary.write_summary(doc, out_dir)
+        return ValidationOutcome(
+            run_id=run_id,
+            interval=interval,
+            rows=doc["gecontroleerd"]["rijen_per_gebeurtenistype"],
+            passed=passed,
+            failed=failed,
+            suites=suites,
+            skipped=skipped,
+            freshness=doc["versheid"],
+            drift=doc["signaalmix"],
+            data_docs=docs,
+            summary_html=html_path,
+            summary_json=json_path,
+        )
+    finally:
+        gx_runner.forget_context()
