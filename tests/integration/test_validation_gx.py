@@ -324,14 +324,19 @@ def test_the_summary_reports_what_failed_and_links_the_data_docs(
     assert doc["data_docs"] in faulty_run.summary_html.read_text(encoding="utf-8")
 
 
+def assert_same_verdicts(again: ValidationOutcome, first: ValidationOutcome) -> None:
+    """The same passed and failed events, and a byte-identical summary."""
+    assert again.passed == first.passed
+    assert again.failed == first.failed
+    assert again.summary_json.read_bytes() == first.summary_json.read_bytes()
+
+
 def test_re_running_the_night_in_any_order_gives_the_same_verdicts(
     faulty: Night, faulty_run: ValidationOutcome, tmp_path: Path
 ) -> None:
     shuffled = Night(faulty.events[::-1], faulty.history[::-1], faulty.units, {}, faulty.last_seen)
     again = validate(shuffled, tmp_path)
-    assert again.passed == faulty_run.passed
-    assert again.failed == faulty_run.failed
-    assert again.summary_json.read_bytes() == faulty_run.summary_json.read_bytes()
+    assert_same_verdicts(again, faulty_run)
 
 
 def test_a_history_read_as_frame_rows_gives_the_same_verdicts(
@@ -340,9 +345,7 @@ def test_a_history_read_as_frame_rows_gives_the_same_verdicts(
     history = digest(reversed(faulty.history), chunk=3)  # any order, several chunks
     without = Night(faulty.events, [], faulty.units, {}, faulty.last_seen)
     again = validate(without, tmp_path, history_block=history.block)
-    assert again.passed == faulty_run.passed
-    assert again.failed == faulty_run.failed
-    assert again.summary_json.read_bytes() == faulty_run.summary_json.read_bytes()
+    assert_same_verdicts(again, faulty_run)
 
 
 def test_a_night_read_as_frame_rows_gives_the_same_verdicts(
@@ -354,9 +357,7 @@ def test_a_night_read_as_frame_rows_gives_the_same_verdicts(
     ]
     without = Night([], faulty.history, faulty.units, {}, faulty.last_seen)
     again = validate(without, tmp_path, night_block=row_block(parts))
-    assert again.passed == faulty_run.passed
-    assert again.failed == faulty_run.failed
-    assert again.summary_json.read_bytes() == faulty_run.summary_json.read_bytes()
+    assert_same_verdicts(again, faulty_run)
 
 
 def test_great_expectations_lets_the_validated_frames_go(faulty_run: ValidationOutcome) -> None:
