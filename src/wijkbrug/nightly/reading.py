@@ -124,14 +124,13 @@ def read(
     names: Iterable[str],
     start: datetime | None,
     end: datetime | None,
-    strings: Strings | None = None,
     *,
     hold: Collection[str] | None = None,
 ) -> Read:
     """Events named ``names`` published in [``start``, ``end``), in a stable order
     (``hold``: see :func:`read_from`)."""
     wanted = set(names)
-    return read_from(read_records(settings, wanted, start, end), wanted, strings, hold=hold)
+    return read_from(read_records(settings, wanted, start, end), wanted, hold=hold)
 
 
 class Decoder:
@@ -142,14 +141,9 @@ class Decoder:
     Sharing pays only for events that are kept; walking the data costs as much as decoding it.
     """
 
-    def __init__(
-        self,
-        names: Iterable[str],
-        strings: Strings | None = None,
-        share: Collection[str] | None = None,
-    ) -> None:
+    def __init__(self, names: Iterable[str], share: Collection[str] | None = None) -> None:
         self.wanted = set(names)
-        self.strings = strings or Strings()
+        self.strings = Strings()
         self.share = share
         self.undecodable = 0
         self._seen: set[str] = set()
@@ -172,7 +166,6 @@ class Decoder:
 def read_from(
     records: Iterable[Record],
     names: Iterable[str],
-    strings: Strings | None = None,
     *,
     hold: Collection[str] | None = None,
 ) -> Read:
@@ -182,7 +175,7 @@ def read_from(
     (:func:`wijkbrug.validation.frames.rows`, chunk by chunk) in ``Read.block`` instead. A night
     validates all of its events but plans only the deliverable ones: the rest need not be held.
     """
-    decoder = Decoder(names, strings, share=hold)
+    decoder = Decoder(names, share=hold)
     events: list[Incoming] = []
     ids: list[str] = []
     topics: dict[str, int] = {}
