@@ -125,10 +125,27 @@ random_cluster_id() {
 }
 
 # Last 40 lines of what this start wrote to server.log (from byte offset $1), plus the console log.
+# The server log as of a mark "inode:offset" taken before launch: what was written since. log4j
+# rolls the file at 20 MB, possibly during startup; a new file (another inode) is read whole.
+log_since() {
+  local inode="${1%%:*}" offset="${1##*:}"
+  [[ -f "$SERVER_LOG" ]] || return 0
+  [[ "$(stat -c %i "$SERVER_LOG")" == "$inode" ]] || offset=0
+  tail -c "+$((offset + 1))" "$SERVER_LOG"
+}
+
+log_mark() {
+  if [[ -f "$SERVER_LOG" ]]; then
+    echo "$(stat -c %i "$SERVER_LOG"):$(wc -c <"$SERVER_LOG" | tr -d " ")"
+  else
+    echo "none:0"
+  fi
+}
+
 show_logs() {
-  local offset="${1:-0}"
+  local mark="${1:-none:0}"
   local recent=""
-  [[ -f "$SERVER_LOG" ]] && recent="$(tail -c "+$((offset + 1))" "$SERVER_LOG" | tail -n 40)"
+  [[ -f "$SERVER_LOG" ]] && recent="$(log_since "$mark" | tail -n 40)"
   if [[ -n "$recent" ]]; then
     err "last 40 lines of $SERVER_LOG:"
     printf '%s\n' "$recent" >&2
@@ -229,8 +246,8 @@ start() {
   fi
 
   # Readiness = TCP port open + "Kafka Server started" logged after our launch.
-  local log_offset=0
-  [[ -f "$SERVER_LOG" ]] && log_offset="$(wc -c <"$SERVER_LOG" | tr -d " ")"
+  local mark
+  mark="$(log_mark)"
 
   # shellcheck disable=SC2086  # heap/opts are word lists by design
   nohup "$JAVA" ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} \
@@ -245,16 +262,16 @@ start() {
     if ! kill -0 "$pid" 2>/dev/null; then
       rm -f "$PID_FILE"
       err "broker exited during startup"
-      show_logs "$log_offset"
+      show_logs "$mark"
       exit 1
     fi
     if port_open "$HOST" "$PORT" && [[ -f "$SERVER_LOG" ]] \
-      && tail -c "+$((log_offset + 1))" "$SERVER_LOG" | grep -q "Kafka Server started"; then
+      && log_since "$mark" | grep -q "Kafka Server started"; then
       break
     fi
     if ((SECONDS >= deadline)); then
       err "not ready after ${START_TIMEOUT}s; stopping it"
-      show_logs "$log_offset"
+      show_logs "$mark"
       stop >&2 || true
       exit 1
     fi
