@@ -45,6 +45,7 @@ import gc
 import io
 import logging
 import multiprocessing as mp
+import os
 import pstats
 import random
 import secrets
@@ -399,9 +400,20 @@ def run_passthrough(settings: Settings, expected: int, group: str, stall_s: floa
     return Timing(done, end - first, first - begun, cpu1 - cpu0)
 
 
+def cpu_seconds(worker: StreamWorker) -> float:
+    """CPU seconds of this process and of the worker's ledger writer process, if it has one."""
+    total = time.process_time()
+    pid = getattr(worker.writer, "pid", None)
+    if pid is not None:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
+
+
 class Stages:
     """Wall time per stage of :meth:`StreamWorker.step`, by wrapping the instance's methods
-    (per batch, except ``plan``: per event). Exclusive buckets; ``other`` is the remainder."""
+    (per batch, except ``plan``: per event). Each bucket is exclusive: a wrapped call's time
+    leaves out the wrapped calls inside it; ``other`` is the remainder."""
 
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
@@ -415,18 +427,23 @@ class Stages:
         self.busy: Counter[str] = Counter()  # stage seconds within those steps
         #: Wall and CPU seconds of partition take-over (part of joining: not counted).
         self.take_over_s = self.take_over_cpu_s = 0.0
+        self._nested: list[float] = []  # per wrapped call under way: time of calls inside it
 
     def wrap(self, owner: object, method: str, bucket: str) -> None:
         inner = getattr(owner, method)
-        seconds, calls = self.seconds, self.calls
+        seconds, calls, nested = self.seconds, self.calls, self._nested
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
+            nested.append(0.0)
             try:
                 return inner(*args, **kwargs)
             finally:
-                seconds[bucket] += time.perf_counter() - start
+                took = time.perf_counter() - start
+                seconds[bucket] += took - nested.pop()
                 calls[bucket] += 1
+                if nested:
+                    nested[-1] += took
 
         setattr(owner, method, timed)
 
@@ -442,7 +459,7 @@ class Stages:
                 self.seconds["poll (fetch)"] += now - start
             elif records:  # the clock starts here, as for the passthrough (group join excluded)
                 self.first_records_at = now
-                self.first_cpu = time.process_time()
+                self.first_cpu = cpu_seconds(worker)
                 self.seconds.clear()  # what ran before (joining, reconcile) is not counted
             self.calls["poll (fetch)"] += 1
             if self.lags is not None:
@@ -469,23 +486,26 @@ class Stages:
         def timed_take_over() -> None:
             # Runs after the poll that brought the first records: it belongs to the join
             # (catching up on the partitions' history), not to the throughput.
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu = time.perf_counter(), cpu_seconds(worker)
             take_over()
             if self.first_records_at is not None:
                 self.take_over_s += time.perf_counter() - start
-                self.take_over_cpu_s += time.process_time() - cpu
+                self.take_over_cpu_s += cpu_seconds(worker) - cpu
 
         worker._take_over = timed_take_over  # type: ignore[method-assign]
         self.wrap(worker, "follow_consents", "consent topic tail")
-        self.wrap(worker, "process", "process")
+        self.wrap(worker, "process", "decode+validate")
         self.wrap(worker.pipeline, "plan", "plan")
         self.wrap(worker, "checkpoint", "checkpoint")
+        self.wrap(worker, "send_outbox", "channel send")
         for method in ("enqueue", "hold"):
             self.wrap(worker.ledger, method, f"ledger {method}")
         for method in ("outbox", "claim", "mark_delivered", "requeue", "cancel"):
             self.wrap(worker.ledger, method, "ledger outbox+mark")
         self.wrap(group, "commit", "offset commit")
-        self.wrap(worker.kafka_channel, "send", "channel send")
+        self.wrap(worker.writer, "submit", "writer hand-over")
+        for method in ("wait_written", "barrier"):
+            self.wrap(worker.writer, method, "writer wait")
         self.wrap(worker.kafka_channel, "write", "produce+ack partner topics")
 
     def table(
@@ -493,29 +513,23 @@ class Stages:
     ) -> list[tuple[str, float]]:
         """Exclusive stages, microseconds per event (or step), largest first."""
         s = self.seconds if seconds is None else seconds
-        rows = {
-            "poll (fetch, Record copies)": s["poll (fetch)"],
-            "consent topic tail": s["consent topic tail"],
-            "decode+validate": s["process"] - s["plan"],
-            "plan (consent gate, contract, alert)": s["plan"],
-            "ledger enqueue": s["ledger enqueue"],
-            "ledger hold": s["ledger hold"],
-            "offset commit": s["offset commit"],
-            "checkpoint rest (quarantine flush)": s["checkpoint"]
-            - s["ledger enqueue"]
-            - s["ledger hold"]
-            - s["offset commit"],
-            "ledger outbox+mark": s["ledger outbox+mark"],
-            "produce+ack partner topics": s["produce+ack partner topics"],
-            "channel rest (drain, stats)": s["channel send"]
-            - s["ledger outbox+mark"]
-            - s["produce+ack partner topics"],
+        names = {
+            "poll (fetch)": "poll (fetch, Record copies)",
+            "consent topic tail": "consent topic tail",
+            "decode+validate": "decode+validate",
+            "plan": "plan (consent gate, contract, alert)",
+            "ledger enqueue": "ledger enqueue (worker's own)",
+            "ledger hold": "ledger hold (worker's own)",
+            "offset commit": "offset commit",
+            "checkpoint": "checkpoint rest (quarantine flush)",
+            "writer hand-over": "writer: hand batch over (pickle, pipe)",
+            "writer wait": "writer: wait for ledger write / idle",
+            "ledger outbox+mark": "ledger outbox+mark (worker's own sends)",
+            "produce+ack partner topics": "produce+ack (worker's own sends)",
+            "channel send": "outbox send rest",
         }
-        inclusive = sum(
-            s[k]
-            for k in ("poll (fetch)", "consent topic tail", "process", "checkpoint", "channel send")
-        )
-        rows["other (step loop)"] = total_s - inclusive
+        rows = {label: s[bucket] for bucket, label in names.items()}
+        rows["other (step loop)"] = total_s - sum(s[bucket] for bucket in names)
         return [(k, v / events * 1e6) for k, v in sorted(rows.items(), key=lambda kv: -kv[1])]
 
 
@@ -539,8 +553,8 @@ def run_worker(
                 if stages.first_records_at is None:
                     raise JoinTimeout(f"worker: no assignment in {JOIN_TIMEOUT_S:.0f} s")
                 raise TimeoutError(f"worker stalled at {stats.events_in}/{expected}")
-        # Everything the last step queued was sent in that step (step sends after checkpoint).
-        end, cpu1 = time.perf_counter(), time.process_time()
+        worker.flush()  # the writer's last batches: in the ledger, committed, acknowledged
+        end, cpu1 = time.perf_counter(), cpu_seconds(worker)
     finally:
         if profiler:
             profiler.disable()
@@ -729,6 +743,7 @@ def run_latency(
     steps, lags = stages.steps, stages.lags
     stages.steps = stages.lags = None
     worker.step(0)
+    worker.flush()
     delivered = sum(n for (_, channel), n in stats.delivered.items() if channel == "kafka")
     expected.value = delivered - delivered0
     stop.set()

@@ -79,15 +79,24 @@ def drain(channel: Channel, ledger: Ledger, rows: list[Outgoing], may_send: MayS
     return result
 
 
-def delivery_headers(row: Outgoing) -> list[tuple[str, bytes]]:
+def delivery_headers(event_id: str, kind: str) -> list[tuple[str, bytes]]:
     """CloudEvents binary-mode headers of a delivery on a partner topic; id = the event id."""
     return [
-        ("ce_id", row.event_id.encode()),
+        ("ce_id", event_id.encode()),
         ("ce_source", SOURCE.encode()),
-        ("ce_type", f"nl.wijkbrug.delivery.{row.kind}".encode()),
+        ("ce_type", f"nl.wijkbrug.delivery.{kind}".encode()),
         ("ce_specversion", b"1.0"),
         ("content-type", b"application/json"),
     ]
+
+
+def partner_topics(settings: Settings) -> dict[str, str]:
+    """Partner -> the physical name of its own topic ``deliver.<partner>``."""
+    return {
+        name.removeprefix("deliver."): spec.physical(settings.topic_prefix)
+        for name, spec in load_topics().items()
+        if name.startswith("deliver.")
+    }
 
 
 class KafkaTopicChannel(Channel):
@@ -108,11 +117,7 @@ class KafkaTopicChannel(Channel):
         self.publisher = publisher
         self.may_send = may_send
         self.stats = stats
-        self._topics = {
-            name.removeprefix("deliver."): spec.physical(settings.topic_prefix)
-            for name, spec in load_topics().items()
-            if name.startswith("deliver.")
-        }
+        self._topics = partner_topics(settings)
 
     def topic(self, partner: str) -> str:
         return self._topics[partner]
@@ -123,7 +128,7 @@ class KafkaTopicChannel(Channel):
                 self.topic(row.partner),
                 f"p{row.unit_partition}".encode(),
                 row.payload,
-                delivery_headers(row),
+                delivery_headers(row.event_id, row.kind),
             )
         self.publisher.flush()  # raises if the broker did not acknowledge
         return WriteResult(delivered=[row.id for row in rows])

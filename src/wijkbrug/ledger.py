@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -119,9 +119,12 @@ RECEIVED = (SENDING, DELIVERED)
 PENDING = (QUEUED, SENDING, FAILED)
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One delivery to write to the ledger and send: the outcome of the pure core."""
+class Delivery(NamedTuple):
+    """One delivery to write to the ledger and send: the outcome of the pure core.
+
+    A named tuple: the stream plans one or two for every event, and hands whole batches to its
+    ledger writer process (:mod:`wijkbrug.writer`), so building and pickling them is kept cheap.
+    """
 
     event_id: str
     partner: str
@@ -305,6 +308,18 @@ class Ledger:
             f"INSERT INTO payloads (sha256, payload) VALUES ({mark}, {mark}) "
             "ON CONFLICT (sha256) DO NOTHING"
         )
+        pairs = (
+            "json_each(?) AS k JOIN deliveries d ON d.event_id = k.value ->> 0 "
+            "AND d.partner = k.value ->> 1"
+            if self._sqlite
+            else "unnest(%s::text[], %s::text[]) AS k(event_id, partner) JOIN deliveries d "
+            "ON d.event_id = k.event_id AND d.partner = k.partner"
+        )
+        self._claim_keys_sql = (
+            f"UPDATE deliveries SET status = '{SENDING}' WHERE id IN "
+            f"(SELECT d.id FROM {pairs} AND d.channel = {mark}) "
+            f"AND status || '' = '{QUEUED}' RETURNING id, event_id, partner"
+        )
         # The dialect's own DateTime (SQLite: SQLAlchemy's text format), applied once a batch.
         processor = deliveries.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         self._created_at = processor or (lambda value: value)
@@ -328,6 +343,10 @@ class Ledger:
         """
         if not items:
             return 0
+        with self.engine.begin() as conn:
+            return self._enqueue(conn, items, now)
+
+    def _enqueue(self, conn: Connection, items: Sequence[Delivery], now: datetime | None) -> int:
         created_at = self._created_at(now or _utcnow())
         digests: dict[bytes, str] = {}
         rows = []
@@ -336,15 +355,51 @@ class Ledger:
             if digest is None:
                 digest = digests[item.payload] = hashlib.sha256(item.payload).hexdigest()
             rows.append(item.values(created_at, digest))
+        inserted = conn.exec_driver_sql(self._enqueue_sql, rows).rowcount
+        if inserted:
+            pairs = [(digest, payload) for payload, digest in digests.items()]
+            conn.exec_driver_sql(self._payload_sql, pairs)
+            if inserted < len(rows):  # some were there already, maybe long delivered
+                where, events = self._in("event_id", sorted({d.event_id for d in items}))
+                self._prune(conn, where, [events])
+        return inserted
+
+    def write_batch(
+        self,
+        items: Sequence[Delivery],
+        held_rows: Sequence[dict[str, Any]] = (),
+        *,
+        claim: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[int, list[tuple[int, str, str]]]:
+        """One transaction for a stream batch: its deliveries queued, its held events kept and,
+        with ``claim`` (a channel), the batch's queued rows on that channel claimed as leaving
+        now. Returns (rows inserted, claimed rows as (id, event id, partner)).
+
+        Claimed here, a row is in every retraction from now on (see :meth:`claim`); rows the
+        ledger had already delivered or cancelled are not claimed, so a batch read again after
+        a crash sends nothing twice."""
+        if not items and not held_rows:
+            return 0, []
         with self.engine.begin() as conn:
-            inserted = conn.exec_driver_sql(self._enqueue_sql, rows).rowcount
-            if inserted:
-                pairs = [(digest, payload) for payload, digest in digests.items()]
-                conn.exec_driver_sql(self._payload_sql, pairs)
-                if inserted < len(rows):  # some were there already, maybe long delivered
-                    where, events = self._in("event_id", sorted({d.event_id for d in items}))
-                    self._prune(conn, where, [events])
-            return inserted
+            inserted = self._enqueue(conn, items, now) if items else 0
+            if held_rows:
+                since = now or _utcnow()
+                conn.execute(
+                    self._insert(held).on_conflict_do_nothing(),
+                    [{**row, "since": since} for row in held_rows],
+                )
+            keys = sorted({(d.event_id, d.partner) for d in items if d.channel == claim})
+            if not keys:
+                return inserted, []
+            _, rows = _driver(conn, self._claim_keys_sql, [*self._keys_param(keys), claim])
+            return inserted, [tuple(row) for row in rows]
+
+    def _keys_param(self, keys: list[tuple[str, str]]) -> list[Any]:
+        """(event id, partner) pairs as the claim statement's parameters."""
+        if self._sqlite:
+            return [orjson.dumps(keys).decode()]
+        return [[k[0] for k in keys], [k[1] for k in keys]]
 
     def hold(self, rows: Iterable[dict[str, Any]], now: datetime | None = None) -> None:
         """Keep events that wait for the consent registry (see :mod:`wijkbrug.delivery`)."""

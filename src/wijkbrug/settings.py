@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,11 @@ class Settings(BaseSettings):
     )
     webhook_timeout_s: float = Field(5.0, description="Per-request webhook timeout.")
     stream_group: str = Field("wijkbrug-stream", description="Consumer group of stream workers.")
+    stream_writer: Literal["process", "inline"] = Field(
+        "process",
+        description="Where a stream worker writes the ledger and sends to partner topics: a "
+        "child process (overlaps planning, uses a second core) or the worker's own thread.",
+    )
     timezone: str = Field("Europe/Amsterdam", description="Whose calendar day consent is on.")
 
     def ledger(self) -> str:

@@ -2,10 +2,16 @@
 
 One worker is one member of the consumer group over the raw topics; several share the
 partitions. Per poll batch, :meth:`StreamWorker.checkpoint` is the one place the order of
-effects is decided: quarantine acknowledged, deliveries written to the ledger (the outbox), and
-only then the Kafka offsets committed. The channels send from the ledger afterwards, so a crash
-at any point loses nothing (the ledger or the uncommitted offsets still have it) and delivers
-nothing twice (the ledger is unique on event id, partner and channel).
+effects is decided: quarantine acknowledged, the batch handed to the ledger writer
+(:mod:`wijkbrug.writer`), and only once the writer says it is in the ledger (the outbox) are
+the batch's Kafka offsets committed. The writer then sends the batch's partner-topic rows; the
+webhook senders send from the ledger. A crash at any point loses nothing (the ledger or the
+uncommitted offsets still have it) and delivers nothing twice (the ledger is unique on event
+id, partner and channel, and rows are claimed before they leave).
+
+Everything else that changes the ledger's deliveries (a consent event, a take-over, a
+revocation, the worker's own sends from the outbox) first waits for the writer to be idle
+(:meth:`~wijkbrug.writer.ProcessWriter.barrier`), so it sees every batch before it.
 """
 
 from __future__ import annotations
@@ -31,11 +37,15 @@ from wijkbrug.reasons import Reason
 from wijkbrug.schemas import SchemaViolation
 from wijkbrug.settings import Settings
 from wijkbrug.topics import TopicSpec, load_topics
+from wijkbrug.writer import BatchWriter, InlineWriter, ProcessWriter
 
 log = logging.getLogger(__name__)
 
 RAW_TOPICS = ("raw.renovation.milestone", "raw.signal")
 SOURCE = "urn:wijkbrug:stream"
+#: However quiet the stream, the worker sends what is queued in the ledger for its partitions
+#: at least this often (rows another worker queued for them, a send that failed).
+OUTBOX_SWEEP_S = 5.0
 
 
 def build_planner(settings: Settings, keys: KeyAccess) -> Planner:
@@ -73,7 +83,10 @@ class StreamWorker:
         keys: KeyStore | None = None,
         clock: Callable[[], datetime] | None = None,
         group_id: str | None = None,
+        writer: str | None = None,
     ) -> None:
+        """``writer``: ``process`` or ``inline`` (see :mod:`wijkbrug.writer`); default from
+        ``settings.stream_writer``."""
         self.settings = settings
         self.ledger = ledger or Ledger(settings.ledger(), checkpoint_in_background=True)
         store = keys or KeyStore(settings.keys_path(), generate=settings.generate_keys)
@@ -106,6 +119,16 @@ class StreamWorker:
             ],
         )
         self.publisher = kafka_client.Publisher(settings)
+        if (writer or settings.stream_writer) == "process":
+            self.writer: InlineWriter | ProcessWriter = ProcessWriter(settings)
+        else:
+            self.writer = InlineWriter(BatchWriter(settings, self.ledger, self.publisher))
+        #: Batches handed to the writer whose offsets are not committed yet, oldest first.
+        self._uncommitted: list[tuple[int, list[Record]]] = []
+        #: Send from the outbox at the end of the step (after a barrier); reconcile first.
+        self._outbox_due = False
+        self._reconcile_due = False
+        self._swept_at = time.monotonic()
         self.kafka_channel = KafkaTopicChannel(
             settings, self.ledger, self.publisher, self.pipeline.may_send, self.stats
         )
@@ -142,10 +165,12 @@ class StreamWorker:
         """Newly assigned partitions: learn what their previous owner saw, settle the partner
         topics after a crash, then send from the ledger for them."""
         partitions, self._taking_over = self._taking_over, set()
+        self.writer.barrier()
         self._remember(partitions)  # what others processed since this worker last looked
         self.kafka_channel.reconcile(partitions)
         with self._owned_lock:
             self._owned |= partitions
+        self._outbox_due = True
         self.webhooks.wake()
         _freeze_state()
 
@@ -154,6 +179,7 @@ class StreamWorker:
         self._taking_over -= partitions
         with self._owned_lock:
             self._owned -= partitions
+        self.writer.barrier()  # nothing of this worker's is still leaving for them
         self.webhooks.quiesce()
 
     # -- consent ---------------------------------------------------------------------------
@@ -200,8 +226,14 @@ class StreamWorker:
 
     def follow_consents(self) -> None:
         """Apply new consent events; a withdrawal stops deliveries and retracts at once."""
-        for record in self._tail.poll(0):
+        records = self._tail.poll(0)
+        if not records:
+            return
+        self.writer.barrier()  # the ledger has every batch planned before these consents
+        self._fold_writer()
+        for record in records:
             self._consent_record(record)
+        self._outbox_due = True
 
     # -- the raw topics --------------------------------------------------------------------
 
@@ -214,8 +246,24 @@ class StreamWorker:
         if records:
             deliveries, held, quarantine = self.process(records)
             self.checkpoint(records, deliveries, held, quarantine)
-        self.kafka_channel.send(self.owned())
+        else:
+            self._commit_written(every=True)
+        if self._outbox_due or time.monotonic() - self._swept_at > OUTBOX_SWEEP_S:
+            self.send_outbox()
         return len(records)
+
+    def send_outbox(self) -> None:
+        """Send what is queued in the ledger for the owned partitions (not the writer's batches:
+        releases and retractions, rows of a failed send, rows another worker queued)."""
+        self.writer.barrier()
+        self._fold_writer()
+        owned = self.owned()
+        if self._reconcile_due:
+            self.kafka_channel.reconcile(owned)
+            self._reconcile_due = False
+        self._outbox_due = False
+        self._swept_at = time.monotonic()
+        self.kafka_channel.send(owned)
 
     def process(self, records: list[Record]) -> tuple[list, list, list[Event]]:
         """Pure per record: plan each event; bad records become quarantine events."""
@@ -243,20 +291,56 @@ class StreamWorker:
         return deliveries, held, quarantine
 
     def checkpoint(self, records: list[Record], deliveries: list, held: list, quarantine: list):
-        """The commit ordering, in one place: quarantine -> ledger -> offsets."""
+        """The commit ordering, in one place: quarantine -> ledger (the writer) -> offsets.
+
+        The offsets of a batch are committed once the writer has it in the ledger: at once
+        inline; with a writer process, after the next batch is planned, so the two overlap."""
         quarantine_topic = self._quarantine
         for event in quarantine:
             self.publisher.send(quarantine_topic, event)
         self.publisher.flush()
         self.stats.quarantined += len(quarantine)
-        self.pipeline.record(deliveries, held)
-        try:
-            self._group.commit(records)
-        except kafka_client.CommitFailedError:
-            # The group rebalanced meanwhile: the new owner reads these records again and
-            # finds them in the ledger. Nothing is lost, nothing is sent twice.
-            log.warning("offset commit refused after a rebalance; the new owner resumes")
-        if deliveries:
+        self._uncommitted.append((self.writer.submit(deliveries, held), records))
+        self._commit_written(every=False)
+
+    def flush(self) -> None:
+        """Until every batch handed to the writer is in the ledger, committed and sent."""
+        self._commit_written(every=True)
+        self.writer.barrier()
+        self._fold_writer()
+
+    def _commit_written(self, *, every: bool) -> None:
+        """Commit the offsets of the batches the writer has in the ledger; wait for all of them
+        (``every``) or for all but the newest."""
+        if not self._uncommitted:
+            self._fold_writer()
+            return
+        wait_for = len(self._uncommitted) - (1 if every else 2)
+        if wait_for >= 0:
+            self.writer.wait_written(self._uncommitted[wait_for][0])
+        written = self.writer.written()
+        done = [records for batch, records in self._uncommitted if batch <= written]
+        self._uncommitted = self._uncommitted[len(done) :]
+        if done:
+            try:
+                self._group.commit([record for records in done for record in records])
+            except kafka_client.CommitFailedError:
+                # The group rebalanced meanwhile: the new owner reads these records again and
+                # finds them in the ledger. Nothing is lost, nothing is sent twice.
+                log.warning("offset commit refused after a rebalance; the new owner resumes")
+        self._fold_writer()
+
+    def _fold_writer(self) -> None:
+        """What the writer reports, into the stats; new rows wake the webhook senders."""
+        outcome = self.writer.take()
+        stats = self.stats
+        stats.queued += outcome.inserted
+        stats.held += outcome.held
+        for partner, count in outcome.delivered.items():
+            stats.delivered[(partner, self.kafka_channel.name)] += count
+        if outcome.unsent:
+            self._outbox_due = self._reconcile_due = True
+        if outcome.inserted:
             self.webhooks.wake()
 
     def _quarantine_event(self, record: Record, code: str, error: Exception | None) -> Event:
@@ -289,6 +373,7 @@ class StreamWorker:
         owned = self.owned()
         return (
             bool(owned)
+            and not self._uncommitted
             and self.lag() == 0
             and not self.ledger.outbox("kafka", owned, limit=1)
             and self.webhooks.drained()
@@ -308,7 +393,8 @@ class StreamWorker:
                     break
                 if max_s is not None and now - started >= max_s:
                     break
-            self.kafka_channel.send(self.owned())
+            self.flush()
+            self.send_outbox()
         finally:
             self.close()
         return self.stats
@@ -317,6 +403,7 @@ class StreamWorker:
         """Drain: stop the webhook senders, leave the group, flush and close everything."""
         self.webhooks.stop()
         self._group.close()
+        self.writer.close()
         self._tail.close()
         self.publisher.flush()
         self.publisher.close()

@@ -12,7 +12,16 @@ import orjson
 import pytest
 from sqlalchemy import func, select, text
 
-from wijkbrug.ledger import CANCELLED, DELIVERED, FAILED, QUEUED, Delivery, Ledger, payloads
+from wijkbrug.ledger import (
+    CANCELLED,
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    SENDING,
+    Delivery,
+    Ledger,
+    payloads,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -123,6 +132,46 @@ def test_a_row_cancelled_before_it_is_claimed_is_not_sent(ledger: Ledger) -> Non
     assert ledger.claim([third.id]) == {third.id}
     assert ledger.stop_under("TST-000001", "toestemming ingetrokken") == 0  # it is leaving
     assert [r["event_id"] for r in ledger.received_under("TST-000001")] == ["e3"]
+
+
+def test_a_stream_batch_is_queued_held_and_its_kafka_rows_claimed_in_one_write(
+    ledger: Ledger,
+) -> None:
+    held = {
+        "event_id": "h1",
+        "partner": "dock",
+        "subject": "s" * 26,
+        "event_name": "signal.consented",
+        "event": b"{}",
+        "reason": "toestemming.nog_niet_geregistreerd",
+    }
+    batch = [delivery("e1"), delivery("e1", channel="webhook"), delivery("e2")]
+    inserted, claimed = ledger.write_batch(batch, [held], claim="kafka")
+    assert inserted == 3
+    assert ledger.held_count() == 1
+    rows = {(r["event_id"], r["channel"]): r for r in ledger.rows()}
+    assert sorted((event, partner) for _, event, partner in claimed) == [
+        ("e1", "dock"),
+        ("e2", "dock"),
+    ]
+    assert {row_id for row_id, _, _ in claimed} == {
+        rows[("e1", "kafka")]["id"],
+        rows[("e2", "kafka")]["id"],
+    }
+    statuses = {key: row["status"] for key, row in rows.items()}
+    assert statuses == {
+        ("e1", "kafka"): SENDING,
+        ("e1", "webhook"): QUEUED,  # the webhook senders claim their own rows
+        ("e2", "kafka"): SENDING,
+    }
+    # Read again after a crash: e1 was delivered meanwhile, e2 is still claimed (the take-over
+    # reconciles it); only a row that is queued is claimed, and nothing is inserted twice.
+    ledger.mark_delivered([rows[("e1", "kafka")]["id"]])
+    again = [*batch, delivery("e3")]
+    inserted, claimed = ledger.write_batch(again, [held], claim="kafka")
+    assert inserted == 1
+    assert [(event, partner) for _, event, partner in claimed] == [("e3", "dock")]
+    assert ledger.held_count() == 1
 
 
 def test_failed_attempts_are_counted_and_a_permanent_one_stops(ledger: Ledger) -> None:

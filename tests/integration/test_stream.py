@@ -123,11 +123,12 @@ def expected_deliveries(
     return expected
 
 
+@pytest.mark.parametrize("writer", ["process", "inline"])
 def test_end_to_end_every_delivery_is_consented_contracted_and_delivered_once(
-    settings: Settings, small: Renovation, tmp_path: Path
+    settings: Settings, small: Renovation, tmp_path: Path, writer: str
 ) -> None:
     settings = small.copy_to(isolated(settings, tmp_path))  # the connectors' output
-    worker_for(settings, AS_OF).run(until_idle_s=0.5, max_s=60)
+    worker_for(settings, AS_OF, writer=writer).run(until_idle_s=0.5, max_s=60)
 
     consents = registry_consents(small.directory / "consents.csv")
     events = raw_events(settings)
