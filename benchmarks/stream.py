@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/stream.py [--events N] [--rate R] [--seconds S]
                                           [--bootstrap HOST:PORT] [--ledger-url URL] [--profile]
+                                          [--writer process|inline]
 
 Needs a broker (``bash scripts/kafka.sh start``). Every run uses its own topic prefix
 (``bench<hex>.``), consumer groups and a temporary state folder (keys, SQLite ledger), and
@@ -306,6 +307,7 @@ def make_settings(args: argparse.Namespace, prefix: str, state: Path) -> Setting
         ledger_url=args.ledger_url or f"sqlite:///{state / 'ledger.sqlite'}",
         generate_keys=True,
         webhook_urls={},
+        stream_writer=getattr(args, "writer", "process"),
     )
 
 
@@ -901,6 +903,12 @@ def main() -> None:
     parser.add_argument("--signal-share", type=float, default=0.4, help="signals among events")
     parser.add_argument("--ledger-url", help="SQLAlchemy URL (default: SQLite in a temp dir)")
     parser.add_argument("--profile", action="store_true", help="cProfile the worker phase")
+    parser.add_argument(
+        "--writer",
+        choices=("process", "inline"),
+        default="process",
+        help="the worker's ledger writer: a child process (default, as deployed) or inline",
+    )
     parser.add_argument("--keep-topics", action="store_true", help="do not delete the topics")
     args = parser.parse_args()
     quiet_logs()
@@ -923,7 +931,10 @@ def main() -> None:
         kinds = Counter(e.name for e in events)
         del events, consents[:]  # not the measured code's garbage-collector load
         ledger = settings.ledger().split(":")[0]
-        print(f"stream benchmark  run {run}  broker {args.bootstrap}  ledger {ledger}")
+        print(
+            f"stream benchmark  run {run}  broker {args.bootstrap}  ledger {ledger}  "
+            f"writer {args.writer}"
+        )
         print(
             f"  {len(households)} households, {consent_count} consents; {args.events} events "
             f"({kinds['renovation.milestone']} milestones, {kinds['signal.consented']} signals), "
