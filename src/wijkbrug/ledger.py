@@ -383,12 +383,7 @@ class Ledger:
             return 0, []
         with self.engine.begin() as conn:
             inserted = self._enqueue(conn, items, now) if items else 0
-            if held_rows:
-                since = now or _utcnow()
-                conn.execute(
-                    self._insert(held).on_conflict_do_nothing(),
-                    [{**row, "since": since} for row in held_rows],
-                )
+            self._hold(conn, held_rows, now)
             keys = sorted({(d.event_id, d.partner) for d in items if d.channel == claim})
             if not keys:
                 return inserted, []
@@ -403,11 +398,16 @@ class Ledger:
 
     def hold(self, rows: Iterable[dict[str, Any]], now: datetime | None = None) -> None:
         """Keep events that wait for the consent registry (see :mod:`wijkbrug.delivery`)."""
-        rows = [{**r, "since": now or _utcnow()} for r in rows]
+        rows = list(rows)
         if rows:
-            statement = self._insert(held).on_conflict_do_nothing()
             with self.engine.begin() as conn:
-                conn.execute(statement, rows)
+                self._hold(conn, rows, now)
+
+    def _hold(self, conn: Connection, rows: Sequence[dict[str, Any]], now: datetime | None) -> None:
+        if rows:
+            since = now or _utcnow()
+            statement = self._insert(held).on_conflict_do_nothing()
+            conn.execute(statement, [{**row, "since": since} for row in rows])
 
     def held_for(self, subject: str, partner: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

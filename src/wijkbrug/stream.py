@@ -37,7 +37,7 @@ from wijkbrug.reasons import Reason
 from wijkbrug.schemas import SchemaViolation
 from wijkbrug.settings import Settings
 from wijkbrug.topics import TopicSpec, load_topics
-from wijkbrug.writer import BatchWriter, InlineWriter, ProcessWriter
+from wijkbrug.writer import BatchWriter, InlineWriter, ProcessWriter, WriterFailed
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +119,6 @@ class StreamWorker:
             ],
         )
         self.publisher = kafka_client.Publisher(settings)
-        if (writer or settings.stream_writer) == "process":
-            self.writer: InlineWriter | ProcessWriter = ProcessWriter(settings)
-        else:
-            self.writer = InlineWriter(BatchWriter(settings, self.ledger, self.publisher))
         #: Batches handed to the writer whose offsets are not committed yet, oldest first.
         self._uncommitted: list[tuple[int, list[Record]]] = []
         #: Send from the outbox at the end of the step (after a barrier); reconcile first.
@@ -150,6 +146,11 @@ class StreamWorker:
             on_assigned=self._assigned,
             on_revoked=self._revoked,
         )
+        # Last: a worker that fails to start leaves no writer process behind.
+        if (writer or settings.stream_writer) == "process":
+            self.writer: InlineWriter | ProcessWriter = ProcessWriter(settings)
+        else:
+            self.writer = InlineWriter(BatchWriter(settings, self.ledger, self.publisher))
 
     # -- ownership -------------------------------------------------------------------------
 
@@ -179,7 +180,10 @@ class StreamWorker:
         self._taking_over -= partitions
         with self._owned_lock:
             self._owned -= partitions
-        self.writer.barrier()  # nothing of this worker's is still leaving for them
+        try:
+            self.writer.barrier()  # nothing of this worker's is still leaving for them
+        except WriterFailed:
+            log.error("ledger writer gone while partitions were revoked; nothing is leaving")
         self.webhooks.quiesce()
 
     # -- consent ---------------------------------------------------------------------------
