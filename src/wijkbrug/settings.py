@@ -72,6 +72,26 @@ class Settings(BaseSettings):
         "child process (overlaps planning, uses a second core) or the worker's own thread.",
     )
     timezone: str = Field("Europe/Amsterdam", description="Whose calendar day consent is on.")
+    production: bool = Field(
+        False,
+        description="Production mode: the web workspace refuses to start without configured "
+        "users and a session key.",
+    )
+    metrics_port: int | None = Field(
+        None, description="Port of a stream worker's /metrics and /healthz (none: not served)."
+    )
+    web_host: str = Field("127.0.0.1", description="Address the web workspace listens on.")
+    web_port: int = Field(8080, description="Port of the web workspace.")
+    web_users_file: Path | None = Field(
+        None,
+        description="Users of the web workspace: JSON with per user a role (viewer, steward, "
+        "privacy) and a scrypt password hash (`wijkbrug web user`); a secret file.",
+    )
+    web_session_key: str | None = Field(
+        None,
+        description="Key that signs web sessions and CSRF tokens "
+        "(or the file /run/secrets/web_session_key).",
+    )
 
     def ledger(self) -> str:
         return self.ledger_url or f"sqlite:///{self.state_dir / 'ledger.sqlite'}"
