@@ -4,7 +4,7 @@ A steward sees a raw record with its personal fields masked (config/personal_fie
 they reveal it; corrects fields by name; and releases the record through the same mapping and
 validation a connector run applies (decision 7: a corrected record gets the ids the original
 would have had), or rejects it. A record's review status is its latest release or reject entry in
-the steward audit trail. No I/O here: :mod:`wijkbrug.quarantine_cli` reads the quarantine topic
+the steward audit trail. No I/O here: :mod:`wijkbrug.quarantine_desk` reads the quarantine topic
 and the audit trail, publishes, and writes the trail.
 
 Errors (:class:`FixError`) name fields, never values: a correction can be a BSN.

@@ -109,7 +109,7 @@ def reviewed_ids(settings: Settings) -> set[str]:
 def summarise(settings: Settings, *, triggered_by: int = 0) -> QuarantineSummary:
     """Read the quarantine topic and the audit trail: what is open, and what is new."""
     from wijkbrug.quarantine_audit import AuditTrail
-    from wijkbrug.quarantine_cli import read_quarantine
+    from wijkbrug.quarantine_desk import read_quarantine
     from wijkbrug.quarantine_review import reviews
 
     records = read_quarantine(settings)
