@@ -12,7 +12,7 @@ import hmac
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,7 +46,10 @@ def session_key(settings: Settings) -> str:
     if settings.web_session_key:
         return settings.web_session_key
     if settings.production:
-        raise UsersError("production mode needs WIJKBRUG_WEB_SESSION_KEY (or its secret file)")
+        raise UsersError(
+            "production mode needs WIJKBRUG_WEB_SESSION_KEY (or the secret file "
+            "wijkbrug_web_session_key)"
+        )
     path = settings.state_dir / "web-session-key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -61,8 +64,23 @@ def build_app(settings: Settings) -> FastAPI:
     return create_app(settings, Users.load(users_path(settings)), session_key(settings))
 
 
-def create_app(settings: Settings, users: Users, key: str) -> FastAPI:
+def create_app(
+    settings: Settings,
+    users: Users | None,
+    key: str,
+    *,
+    identify: Callable[[Request], Awaitable[User | None]] | None = None,
+) -> FastAPI:
+    """The workspace. Standalone (``users``): its own sign-in. Mounted in Airflow
+    (``identify``): Airflow signs users in, ``identify`` says who a request is from."""
     app = FastAPI(title="wijkbrug", docs_url=None, redoc_url=None, openapi_url=None)
+    if identify is not None:
+
+        @app.middleware("http")
+        async def _identity(request: Request, call_next: Any) -> Any:
+            request.state.wijkbrug_user = await identify(request)
+            return await call_next(request)
+
     app.add_middleware(
         SessionMiddleware,
         secret_key=key,
@@ -80,8 +98,10 @@ def create_app(settings: Settings, users: Users, key: str) -> FastAPI:
     monitoring = monitoring_dir(settings)
 
     def user_of(request: Request) -> User | None:
+        if identify is not None:
+            return request.state.wijkbrug_user
         name = request.session.get("user")
-        return users.get(name) if name else None
+        return users.get(name) if name and users else None
 
     def need(request: Request, permission: str = "view") -> User:
         user = user_of(request)
@@ -131,7 +151,7 @@ def create_app(settings: Settings, users: Users, key: str) -> FastAPI:
 
     @app.get("/inloggen", response_class=HTMLResponse)
     def login(request: Request) -> HTMLResponse:
-        return page(request, "login.html")
+        return page(request, "login.html", via_airflow=identify is not None)
 
     @app.post("/inloggen")
     def login_post(
@@ -141,6 +161,8 @@ def create_app(settings: Settings, users: Users, key: str) -> FastAPI:
         csrf_token: str = Form(""),
     ) -> Any:
         check_csrf(request, csrf_token)
+        if users is None:
+            raise HTTPException(404, "Inloggen gaat via Airflow.")
         user = users.login(naam.strip(), wachtwoord)
         if user is None:
             log.info("web: sign-in refused")

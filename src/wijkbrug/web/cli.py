@@ -20,9 +20,7 @@ def add_parser(commands: Any) -> None:
     user = actions.add_parser("user", help="voeg een gebruiker toe of wijzig wachtwoord en rol")
     user.add_argument("name", metavar="NAAM")
     user.add_argument("--role", required=True, choices=["viewer", "steward", "privacy"])
-    user.add_argument(
-        "--password-stdin", action="store_true", help="lees het wachtwoord van stdin"
-    )
+    user.add_argument("--password-stdin", action="store_true", help="lees het wachtwoord van stdin")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
