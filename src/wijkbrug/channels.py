@@ -237,6 +237,7 @@ class _Sender(threading.Thread):
                 self.wake.clear()
                 continue
             if result.failed and not result.failed[-1][2]:  # retryable: back off, then again
+                d.stats.webhook_retries[self.partner] += 1
                 delay = self.backoff.delay(attempt, self.rng)
                 delay = max(delay, result.retry_after_s or 0.0)
                 attempt += 1

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from wijkbrug import quarantine_cli
+from wijkbrug import logs, quarantine_cli
 from wijkbrug.reasons import REASONS
 from wijkbrug.settings import Settings
 
@@ -101,6 +101,14 @@ def _parser() -> argparse.ArgumentParser:
         help="stop als er zo lang niets te doen was (demo, tests)",
     )
     stream.add_argument("--max-seconds", type=float, default=None, metavar="SECONDEN")
+    stream.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="POORT",
+        help="serveer /metrics (Prometheus) en /healthz op deze poort (0: een vrije poort; "
+        "standaard WIJKBRUG_METRICS_PORT)",
+    )
 
     keys = commands.add_parser("keys", help="pseudonimiseringssleutels per partner")
     key_actions = keys.add_subparsers(dest="action", required=True)
@@ -228,7 +236,10 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
     from wijkbrug.kafka_client import KafkaError
     from wijkbrug.report import stream_summary
     from wijkbrug.stream import StreamWorker
+    from wijkbrug.writer import WriterFailed
 
+    if args.metrics_port is not None:
+        settings = settings.model_copy(update={"metrics_port": args.metrics_port})
     try:
         worker = StreamWorker(settings, group_id=args.group)
     except (KafkaError, TimeoutError) as error:
@@ -247,7 +258,7 @@ def _stream(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         stats = worker.run(until_idle_s=args.until_idle, max_s=args.max_seconds)
-    except (KafkaError, TimeoutError, SQLAlchemyError) as error:
+    except (KafkaError, TimeoutError, SQLAlchemyError, WriterFailed) as error:
         # Offsets are committed only after the ledger write: a restart resumes where this stopped.
         print(f"wijkbrug: stream gestopt door {type(error).__name__}; herstart hervat zonder "
               "verlies", file=sys.stderr)  # fmt: skip
@@ -325,10 +336,8 @@ def _nightly(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    settings = Settings()
+    logs.configure(settings.log_format, logging.INFO if args.verbose else logging.WARNING)
     # kafka-python logs an in-flight metadata refresh cancelled by close() as an error.
     logging.getLogger("kafka.cluster").setLevel(logging.CRITICAL)
     if args.command == "synth":
@@ -341,7 +350,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{info['duplicates']} dubbel"
             )
         return 0
-    settings = Settings()
     if args.command == "connect":
         return _connect(args, settings)
     if args.command == "stream":

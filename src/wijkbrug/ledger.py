@@ -459,6 +459,19 @@ class Ledger:
             _, rows = _driver(conn, sql, params)
         return [Outgoing(*row) for row in rows]
 
+    def backlog(self, channel: str, partitions: Iterable[int]) -> dict[str, int]:
+        """Per partner, the rows on ``channel`` and ``partitions`` still to send (queued or
+        being sent): what :meth:`outbox` would return without a limit, counted (metrics)."""
+        m = self._mark
+        in_partitions, partition_list = self._in("unit_partition", [int(p) for p in partitions])
+        sql = (
+            f"SELECT partner, count(*) FROM deliveries WHERE status IN ({m}, {m}) "
+            f"AND channel = {m} AND {in_partitions} GROUP BY partner"
+        )
+        with self.engine.connect() as conn:
+            _, rows = _driver(conn, sql, [QUEUED, SENDING, channel, partition_list])
+        return {partner: int(count) for partner, count in rows}
+
     def claim(self, ids: Sequence[int]) -> set[int]:
         """Mark rows as leaving now and return those still to send: a row cancelled meanwhile
         (a withdrawal handled by another worker) is not claimed. From here on a withdrawal lists

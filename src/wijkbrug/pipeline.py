@@ -33,6 +33,10 @@ class Stats:
     retractions: int = 0
     cancelled: int = 0
     delivered: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Per partner: ``refused`` split out (events its contract covers, no valid consent).
+    refused_by: Counter[str] = field(default_factory=Counter)
+    #: Per partner: webhook sends that failed and are tried again after a backoff.
+    webhook_retries: Counter[str] = field(default_factory=Counter)
 
 
 class KeyAccess:
@@ -172,7 +176,11 @@ class DeliveryPipeline:
         self.stats.events_in += 1
         self.remember(event)
         plan = self.planner.plan(event, self.consents, self.today(), self.contacts)
-        self.stats.refused += len(plan.refused)
+        if plan.refused:
+            stats = self.stats
+            stats.refused += len(plan.refused)
+            for partner in plan.refused:
+                stats.refused_by[partner] += 1
         return plan
 
     def record(self, deliveries: list[Delivery], held: list[dict[str, Any]]) -> None:

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, description="Port of a stream worker's /metrics and /healthz (none: not served)."
     )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Log lines of every wijkbrug process: one JSON object each, or text."
+    )
     web_host: str = Field("127.0.0.1", description="Address the web workspace listens on.")
     web_port: int = Field(8080, description="Port of the web workspace.")
     web_users_file: Path | None = Field(

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from wijkbrug import kafka_client
 from wijkbrug.channels import KafkaTopicChannel, WebhookDispatcher
@@ -31,6 +32,7 @@ from wijkbrug.events import Event, EventError, decode, event_id
 from wijkbrug.kafka_client import Record
 from wijkbrug.keys import KeyStore
 from wijkbrug.ledger import Ledger
+from wijkbrug.metrics import LAG_EVERY_S, MetricsServer, StreamMetrics
 from wijkbrug.partner_contract import load_contracts
 from wijkbrug.pipeline import DeliveryPipeline, KeyAccess, Stats
 from wijkbrug.reasons import Reason
@@ -46,6 +48,8 @@ SOURCE = "urn:wijkbrug:stream"
 #: However quiet the stream, the worker sends what is queued in the ledger for its partitions
 #: at least this often (rows another worker queued for them, a send that failed).
 OUTBOX_SWEEP_S = 5.0
+#: /healthz says ok only if the worker completed a step at most this long ago.
+HEALTHY_STEP_S = 30.0
 
 
 def build_planner(settings: Settings, keys: KeyAccess) -> Planner:
@@ -96,6 +100,17 @@ class StreamWorker:
             self.planner, self.ledger, self.keys, clock=clock, timezone=settings.timezone
         )
         self.stats = self.pipeline.stats
+        self.metrics = StreamMetrics(
+            self.stats,
+            channels={
+                c.partner: [name for name in c.channels if name in self.planner.channels]
+                for c in self.planner.contracts.values()
+            },
+            backlog=lambda: self.ledger.backlog("webhook", self.owned()),
+            health=self.health,
+            partitions=lambda: len(self.owned()),
+        )
+        self._metrics_server: MetricsServer | None = None
         self.group_id = group_id or settings.stream_group
         self.stop = threading.Event()
         self._owned: set[int] = set()
@@ -254,6 +269,10 @@ class StreamWorker:
             self._commit_written(every=True)
         if self._outbox_due or time.monotonic() - self._swept_at > OUTBOX_SWEEP_S:
             self.send_outbox()
+        now = time.monotonic()
+        if now - self.metrics.lag_at >= LAG_EVERY_S:
+            self._refresh_lag()
+        self.metrics.stepped_at = now
         return len(records)
 
     def send_outbox(self) -> None:
@@ -326,6 +345,7 @@ class StreamWorker:
         done = [records for batch, records in self._uncommitted if batch <= written]
         self._uncommitted = self._uncommitted[len(done) :]
         if done:
+            self.metrics.written(done)  # the latency histogram: now they are in the ledger
             try:
                 self._group.commit([record for records in done for record in records])
             except kafka_client.CommitFailedError:
@@ -370,7 +390,47 @@ class StreamWorker:
     # -- running ---------------------------------------------------------------------------
 
     def lag(self) -> int:
-        return self._group.lag()
+        """Records behind the end on the owned partitions (asks the broker; kept for metrics)."""
+        lag = self._group.lag()
+        self.metrics.set_lag(lag, time.monotonic())
+        return lag
+
+    def _refresh_lag(self) -> None:
+        try:
+            self.lag()
+        except kafka_client.KafkaError as error:  # metrics only: the next step asks again
+            log.warning("consumer lag not read (%s)", type(error).__name__)
+            self.metrics.lag_at = time.monotonic()
+
+    def health(self) -> dict[str, Any]:
+        """For /healthz: ok while steps complete (within HEALTHY_STEP_S) and the ledger writer
+        lives. Counts and ages only."""
+        stepped = self.metrics.stepped_at
+        age = None if stepped is None else time.monotonic() - stepped
+        writer = self.writer.alive()
+        stepping = age is not None and age <= HEALTHY_STEP_S
+        return {
+            "status": "ok" if stepping and writer else "degraded",
+            "last_step_s": None if age is None else round(age, 3),
+            "writer_alive": writer,
+            "partitions": len(self.owned()),
+            "consumer_lag": self.metrics.lag,
+        }
+
+    def serve_metrics(self, port: int, host: str = "") -> int:
+        """Serve /metrics and /healthz on ``port`` (0: a free one) until :meth:`close`;
+        returns the port."""
+        if self._metrics_server is None:
+            self._metrics_server = MetricsServer(
+                self.metrics.registry, self.health, host=host, port=port
+            )
+            log.info("metrics on port %d: /metrics, /healthz", self._metrics_server.port)
+        return self._metrics_server.port
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port /metrics is served on (None: not served)."""
+        return None if self._metrics_server is None else self._metrics_server.port
 
     def idle(self) -> bool:
         """Nothing left to read and nothing queued for the partitions this worker owns."""
@@ -384,10 +444,13 @@ class StreamWorker:
         )
 
     def run(self, *, until_idle_s: float | None = None, max_s: float | None = None) -> Stats:
-        """Run until :attr:`stop` is set (SIGTERM), or idle for ``until_idle_s`` seconds."""
+        """Run until :attr:`stop` is set (SIGTERM), or idle for ``until_idle_s`` seconds.
+        With ``settings.metrics_port``, serves /metrics and /healthz meanwhile."""
         self.webhooks.start()
         started = idle_since = time.monotonic()
         try:
+            if self.settings.metrics_port is not None:
+                self.serve_metrics(self.settings.metrics_port)
             while not self.stop.is_set():
                 busy = self.step() > 0
                 if busy or (until_idle_s is not None and not self.idle()):
@@ -404,7 +467,11 @@ class StreamWorker:
         return self.stats
 
     def close(self) -> None:
-        """Drain: stop the webhook senders, leave the group, flush and close everything."""
+        """Drain: stop serving metrics and the webhook senders, leave the group, flush and close
+        everything."""
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
         self.webhooks.stop()
         self._group.close()
         self.writer.close()

@@ -33,13 +33,12 @@ import struct
 import subprocess
 import sys
 import threading
-import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from wijkbrug import kafka_client
+from wijkbrug import kafka_client, logs
 from wijkbrug.channels import delivery_headers, partner_topics
 from wijkbrug.ledger import Delivery, Ledger
 from wijkbrug.settings import Settings
@@ -151,6 +150,10 @@ class InlineWriter:
         outcome, self._outcome = self._outcome, Outcome()
         return outcome
 
+    def alive(self) -> bool:
+        """Always: it runs in the worker's own thread (health checks ask every writer)."""
+        return True
+
     def close(self) -> None:
         """Nothing runs on its own here."""
 
@@ -193,6 +196,10 @@ class ProcessWriter:
     def pid(self) -> int:
         """The child's process id (benchmarks count its CPU time)."""
         return self._child.pid
+
+    def alive(self) -> bool:
+        """Whether the child process is still running (any thread may ask: health checks)."""
+        return self._child.poll() is None
 
     def submit(self, items: Sequence[Delivery], held: Sequence[dict[str, Any]]) -> int:
         with self._lock:
@@ -341,6 +348,7 @@ def serve(read_fd: int, write_fd: int) -> int:
     if first is None or first[0] != "settings":
         return 1
     settings: Settings = first[1]
+    logs.configure(settings.log_format, logging.WARNING)  # the worker's format, not the env's
     ledger = Ledger(settings.ledger(), create=False, checkpoint_in_background=True)
     publisher = kafka_client.Publisher(settings)
     write = BatchWriter(settings, ledger, publisher)
@@ -357,11 +365,7 @@ def serve(read_fd: int, write_fd: int) -> int:
             elif kind == "stop":
                 break
     except Exception as error:  # report the kind only: messages may quote ledger values
-        log.error(
-            "ledger writer failed: %s\n%s",
-            type(error).__name__,
-            "".join(traceback.format_tb(error.__traceback__)),
-        )
+        log.error("ledger writer failed: %s", type(error).__name__, exc_info=True)
         with contextlib.suppress(OSError):
             _send(outbox, ("error", type(error).__name__))
         return 1
@@ -385,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("read_fd", type=int)
     parser.add_argument("write_fd", type=int)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure("json", logging.WARNING)  # until the worker's settings arrive (serve)
     return serve(args.read_fd, args.write_fd)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from tests.support.stream import isolated, wait_until
 from wijkbrug import kafka_client
+from wijkbrug import writer as writer_module
 from wijkbrug.ledger import Delivery, Ledger
 from wijkbrug.settings import Settings
 from wijkbrug.topics import load_topics
@@ -125,3 +127,37 @@ def test_the_writer_dies_with_its_worker_on_kill_9(settings: Settings, tmp_path:
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+def test_a_failing_writer_logs_one_json_line_in_its_workers_format_without_values(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = isolated(settings, tmp_path)  # log_format json, whatever the environment says
+    Ledger(settings.ledger()).close()
+    to_child, to_child_w = os.pipe()
+    from_child_r, from_child = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "wijkbrug.writer", str(to_child), str(from_child)],
+        pass_fds=(to_child, from_child),
+        stderr=subprocess.PIPE,
+        env=os.environ | {"WIJKBRUG_LOG_FORMAT": "text"},
+    )
+    os.close(to_child)
+    os.close(from_child)
+    with os.fdopen(to_child_w, "wb", buffering=0) as out, os.fdopen(from_child_r, "rb") as back:
+        writer_module._send(out, ("settings", settings))
+        assert writer_module._recv(back) == ("ready",)
+        # No event id: the ledger refuses the row, and the database error quotes its values.
+        bad = _delivery("e1", "kafka")._replace(event_id=None, purpose="bsn-111222333")
+        writer_module._send(out, ("batch", 1, [bad], []))
+        assert writer_module._recv(back) == ("error", "IntegrityError")
+        assert child.wait(30) == 1
+    assert child.stderr is not None
+    lines = child.stderr.read().decode().splitlines()
+    child.stderr.close()
+    assert len(lines) == 1, lines
+    line = json.loads(lines[0])
+    assert (line["level"], line["logger"]) == ("ERROR", "wijkbrug.writer")
+    assert line["message"] == "ledger writer failed: IntegrityError"
+    assert line["exc_type"] == "IntegrityError" and line["exc_where"]
+    assert "111222333" not in lines[0]
