@@ -13,7 +13,9 @@ export WIJKBRUG_KAFKA_BOOTSTRAP="${WIJKBRUG_KAFKA_BOOTSTRAP:-127.0.0.1:${WIJKBRU
 export WIJKBRUG_STATE_DIR="${WIJKBRUG_STATE_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/wijkbrug-demo}"
 wijkbrug=.venv/bin/wijkbrug
 python=.venv/bin/python
-out=.cache/demo/exports
+# The synthetic exports and the webhook deliveries (tests point it at a folder of their own).
+demo="${WIJKBRUG_DEMO_DIR:-.cache/demo}"
+out="$demo/exports"
 today="$(date +%F)"
 port="${WIJKBRUG_DEMO_WEBHOOK_PORT:-8787}"
 
@@ -34,7 +36,7 @@ for step in "planning planning.csv" "home-visits home_visits.jsonl" "consents co
 done
 
 # The partners' webhooks: wijkbrug's reference receiver, checking every signature.
-"$wijkbrug" webhook-receiver --port "$port" --out .cache/demo/webhooks > /dev/null &
+"$wijkbrug" webhook-receiver --port "$port" --out "$demo/webhooks" > /dev/null &
 receiver=$!
 trap 'kill "$receiver" 2>/dev/null || true' EXIT
 urls=""
@@ -50,8 +52,8 @@ echo "== wijkbrug stream: toestemming controleren, contract toepassen, leveren (
 resident="$("$python" scripts/demo_show.py resident "$out")"
 echo
 echo "== Een latere export van het toestemmingenregister: huurder ${resident} trekt de toestemming voor het buurtteam in"
-"$python" scripts/demo_show.py withdraw "$out" "$resident" .cache/demo/intrekking.csv > /dev/null
-"$wijkbrug" connect consents .cache/demo/intrekking.csv --no-progress
+"$python" scripts/demo_show.py withdraw "$out" "$resident" "$demo/intrekking.csv" > /dev/null
+"$wijkbrug" connect consents "$demo/intrekking.csv" --no-progress
 "$wijkbrug" stream --until-idle 3
 
 echo
@@ -103,6 +105,6 @@ echo
 "$python" scripts/demo_nightly.py show
 
 echo
-echo "Webhookleveringen per partner: .cache/demo/webhooks/<partner>.jsonl"
+echo "Webhookleveringen per partner: $demo/webhooks/<partner>.jsonl"
 echo "Nog eens 'make demo' publiceert en levert niets nieuws en schrijft dezelfde nachtbestanden."
 echo "Broker stoppen: make kafka-stop"
