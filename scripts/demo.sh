@@ -105,6 +105,22 @@ echo
 "$python" scripts/demo_nightly.py show
 
 echo
+echo "== De werkplek voor data stewards en privacy officers (in de browser)"
+users="${WIJKBRUG_STATE_DIR}/web-users.json"
+passwords="${WIJKBRUG_STATE_DIR}/web-demo-wachtwoorden.txt"
+if [[ ! -f "$users" ]]; then  # demo users, one per role; their passwords in a 0600 file
+  (umask 077 && : > "$passwords")
+  for pair in demo-steward:steward demo-lezer:viewer demo-privacy:privacy; do
+    name="${pair%%:*}" role="${pair##*:}"
+    password="$("$python" -c 'import secrets; print(secrets.token_urlsafe(12))')"
+    printf '%s\n' "$password" | "$wijkbrug" web user "$name" --role "$role" --password-stdin >/dev/null
+    printf '%s  %-8s  %s\n' "$name" "$role" "$password" >> "$passwords"
+  done
+fi
+echo "  starten:    WIJKBRUG_STATE_DIR=${WIJKBRUG_STATE_DIR} ${wijkbrug} web"
+echo "  adres:      http://127.0.0.1:${WIJKBRUG_WEB_PORT:-8080}/"
+echo "  gebruikers: demo-steward, demo-lezer, demo-privacy; wachtwoorden in ${passwords}"
+echo
 echo "Webhookleveringen per partner: $demo/webhooks/<partner>.jsonl"
 echo "Nog eens 'make demo' publiceert en levert niets nieuws en schrijft dezelfde nachtbestanden."
 echo "Broker stoppen: make kafka-stop"

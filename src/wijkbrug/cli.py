@@ -15,6 +15,7 @@ import orjson
 from wijkbrug import logs, quarantine_cli
 from wijkbrug.reasons import REASONS
 from wijkbrug.settings import Settings
+from wijkbrug.web import cli as web_cli
 
 if TYPE_CHECKING:
     from wijkbrug.connector import Connector
@@ -114,9 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     key_actions = keys.add_subparsers(dest="action", required=True)
     rotate = key_actions.add_parser("rotate", help="begin een nieuwe sleutel voor een partner")
     rotate.add_argument("partner")
-    rotate.add_argument("--kind", choices=["pseudonym", "webhook"], default="pseudonym")
+    rotate.add_argument("--kind", choices=["pseudonym", "webhook", "ledger"], default="pseudonym")
     listing = key_actions.add_parser("list", help="toon sleutel-id's (nooit de sleutels)")
-    listing.add_argument("--kind", choices=["pseudonym", "webhook"], default="pseudonym")
+    listing.add_argument("--kind", choices=["pseudonym", "webhook", "ledger"], default="pseudonym")
 
     inzage = commands.add_parser(
         "inzage", help="inzageverzoek (AVG art. 15): alle leveringen over een bewoner"
@@ -127,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     inzage.add_argument("--json", action="store_true", help="als JSON, voor systemen")
 
     commands.add_parser("deliveries", help="leveringen per partner en kanaal, uit het grootboek")
+    web_cli.add_parser(commands)
 
     receiver = commands.add_parser(
         "webhook-receiver",
@@ -374,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "quarantine":
         return quarantine_cli.run(args, settings)
+    if args.command == "web":
+        return web_cli.run(args, settings)
     return _topics(args, settings)
 
 

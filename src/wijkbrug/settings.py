@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     """Every setting wijkbrug reads; environment variables are prefixed ``WIJKBRUG_``."""
 
     # Secrets (the ledger URL with its password) may come from files in /run/secrets, named by
-    # field (``ledger_url``), as container secrets are mounted; the environment wins.
+    # prefix and field (``wijkbrug_ledger_url``), as container secrets are mounted; the
+    # environment wins.
     model_config = SettingsConfigDict(
         env_prefix="WIJKBRUG_",
         extra="ignore",
@@ -90,10 +91,15 @@ class Settings(BaseSettings):
         description="Users of the web workspace: JSON with per user a role (viewer, steward, "
         "privacy) and a scrypt password hash (`wijkbrug web user`); a secret file.",
     )
+    web_airflow_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Mounted in Airflow: workspace role per Airflow user name, JSON: "
+        '{"anna": "steward", "piet": "privacy"}; other signed-in users are viewers.',
+    )
     web_session_key: str | None = Field(
         None,
         description="Key that signs web sessions and CSRF tokens "
-        "(or the file /run/secrets/web_session_key).",
+        "(or the file /run/secrets/wijkbrug_web_session_key).",
     )
 
     def ledger(self) -> str:

@@ -93,6 +93,12 @@ def test_pages_need_a_sign_in_and_a_form_needs_its_csrf_token(tmp_path: Path) ->
     assert client.post("/uitloggen", data={"csrf_token": "vervalst"}).status_code == 403
     assert client.post("/uitloggen", data={"csrf_token": token}).status_code == 200
     assert client.get("/leveringen", follow_redirects=False).status_code == 303
+    seen = anonymous.get("/metrics").text
+    assert 'wijkbrug_web_requests_total{route="/leveringen",status="303"} 1.0' in seen
+    assert 'wijkbrug_web_requests_total{route="/inloggen",status="403"} 1.0' in seen
+    seen = client.get("/metrics").text
+    assert 'wijkbrug_web_requests_total{route="/leveringen",status="200"} 1.0' in seen
+    assert 'wijkbrug_web_requests_total{route="/uitloggen",status="403"} 1.0' in seen
 
 
 def test_only_a_privacy_officer_answers_a_subject_access_request(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,11 +19,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Form, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.templating import Jinja2Templates
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.middleware.sessions import SessionMiddleware
 
 from wijkbrug import quarantine_desk as desk
+from wijkbrug.metrics import exposition
 from wijkbrug.quarantine_desk import Refused
 from wijkbrug.settings import Settings
 from wijkbrug.web.users import ROLE_NL, User, Users, UsersError
@@ -74,6 +83,29 @@ def create_app(
     """The workspace. Standalone (``users``): its own sign-in. Mounted in Airflow
     (``identify``): Airflow signs users in, ``identify`` says who a request is from."""
     app = FastAPI(title="wijkbrug", docs_url=None, redoc_url=None, openapi_url=None)
+    registry = CollectorRegistry()
+    requests_total = Counter(
+        "wijkbrug_web_requests", "Requests by route and status.", ["route", "status"],
+        registry=registry,
+    )  # fmt: skip
+    request_seconds = Histogram(
+        "wijkbrug_web_request_seconds", "Request duration by route.", ["route"], registry=registry
+    )
+    actions_total = Counter(
+        "wijkbrug_web_actions", "Reveals, releases and rejections done.", ["action"],
+        registry=registry,
+    )  # fmt: skip
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "other")  # the template, never the record id in it
+        requests_total.labels(name, str(response.status_code)).inc()
+        request_seconds.labels(name).observe(time.perf_counter() - started)
+        return response
+
     if identify is not None:
 
         @app.middleware("http")
@@ -146,6 +178,11 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        body, content_type = exposition(registry, request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)
 
     # -- signing in ------------------------------------------------------------------------
 
@@ -283,7 +320,9 @@ def create_app(
         check_csrf(request, csrf_token)
 
         def revealed(record: Any) -> Any:
-            return desk.reveal(settings, [record], user.name, reden)[record.id]
+            shown = desk.reveal(settings, [record], user.name, reden)[record.id]
+            actions_total.labels("reveal").inc()
+            return shown
 
         try:
             return record_page(request, qid, user, revealed)
@@ -314,6 +353,7 @@ def create_app(
                 reasons = "; ".join(_reason_text(r.code, r.field) for r in done.release.reasons)
                 flash(request, "fout", f"Niet vrijgegeven, voldoet nog niet: {reasons}")
             else:
+                actions_total.labels("release").inc()
                 count = len(done.release.events)
                 flash(request, "ok", f"Vrijgegeven: {short}, {count} gebeurtenis(sen) opnieuw "
                       "gepubliceerd via de gewone weg.")  # fmt: skip
@@ -331,6 +371,7 @@ def create_app(
         except Refused as refused:
             flash(request, "fout", str(refused))
         else:
+            actions_total.labels("reject").inc()
             flash(request, "ok", f"Afgewezen: {short}.")
         return RedirectResponse(request.url_for("record", qid=qid), status_code=303)
 
