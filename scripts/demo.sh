@@ -47,7 +47,12 @@ export WIJKBRUG_WEBHOOK_URLS="{${urls}}"
 
 echo
 echo "== wijkbrug stream: toestemming controleren, contract toepassen, leveren (tot alles weg is)"
-"$wijkbrug" stream --until-idle 3
+metrics_port="${WIJKBRUG_DEMO_METRICS_PORT:-9400}"
+"$wijkbrug" stream --until-idle 5 --metrics-port "$metrics_port" > "$demo/stream.out" &
+stream=$!
+"$python" scripts/demo_show.py metrics "http://127.0.0.1:${metrics_port}/metrics"
+wait "$stream"
+cat "$demo/stream.out"
 
 resident="$("$python" scripts/demo_show.py resident "$out")"
 echo

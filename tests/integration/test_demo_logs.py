@@ -76,6 +76,7 @@ def test_the_demo_writes_no_residents_name_phone_number_or_bsn_to_any_log(
         "WIJKBRUG_STATE_DIR": str(state),
         "WIJKBRUG_DEMO_DIR": str(demo),
         "WIJKBRUG_DEMO_WEBHOOK_PORT": str(_free_port()),
+        "WIJKBRUG_DEMO_METRICS_PORT": str(_free_port()),
     }
     env.pop("WIJKBRUG_LOG_FORMAT", None)  # the default
     done = subprocess.run(
