@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         description="Production mode: the web workspace refuses to start without configured "
         "users and a session key.",
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address a stream worker's /metrics and /healthz listen on (0.0.0.0 in a "
+        "container, for Prometheus and the health check).",
+    )
     metrics_port: int | None = Field(
         None, description="Port of a stream worker's /metrics and /healthz (none: not served)."
     )

@@ -450,7 +450,7 @@ class StreamWorker:
         started = idle_since = time.monotonic()
         try:
             if self.settings.metrics_port is not None:
-                self.serve_metrics(self.settings.metrics_port)
+                self.serve_metrics(self.settings.metrics_port, self.settings.metrics_host)
             while not self.stop.is_set():
                 busy = self.step() > 0
                 if busy or (until_idle_s is not None and not self.idle()):
