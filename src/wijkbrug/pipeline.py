@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,8 @@ from wijkbrug.consent import CONSENT_EVENTS, ConsentState, Withdrawal
 from wijkbrug.delivery import Contacts, Incoming, Plan, Planner
 from wijkbrug.keys import KeyStore, Pseudonymiser
 from wijkbrug.ledger import Delivery, Ledger
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -91,10 +93,21 @@ class DeliveryPipeline:
         #: Per tenant, the latest event of every milestone: what a new consent makes deliverable.
         self.milestones: dict[str, dict[str, Incoming]] = {}
         self.stats = Stats()
+        self._day: tuple[datetime, datetime, date] = (_NEVER, _NEVER, date.min)
 
     def today(self) -> date:
-        """The delivery day, on the residents' calendar."""
-        return self.clock().astimezone(self.zone).date()
+        """The delivery day, on the residents' calendar. Its bounds are remembered: the stream
+        asks for every event, and converting every clock reading costs more than comparing."""
+        now = self.clock()
+        start, end, day = self._day
+        if start <= now < end:
+            return day
+        day = now.astimezone(self.zone).date()
+        after = day + timedelta(days=1)
+        start = datetime(day.year, day.month, day.day, tzinfo=self.zone)  # local midnight
+        end = datetime(after.year, after.month, after.day, tzinfo=self.zone)
+        self._day = (start, end, day)
+        return day
 
     def may_send(self, consent_id: str | None, kind: str) -> bool:
         """Consent checked again as a delivery leaves: a backlog never outlives its consent."""
