@@ -31,21 +31,16 @@ from tests.support.stream import (
     wait_until,
     worker_for,
 )
-from tests.support.webhook_server import PartnerWebhookServer
+from tests.support.webhook_server import WEBHOOK_PARTNERS, PartnerWebhookServer, partner_servers
 from wijkbrug import stream
-from wijkbrug.keys import KeyStore
 from wijkbrug.ledger import Ledger
 from wijkbrug.metrics import LATENCY_BUCKETS
-from wijkbrug.partner_contract import load_contracts
 from wijkbrug.settings import Settings
 from wijkbrug.writer import WriterFailed
 
 pytestmark = pytest.mark.kafka
 
 AS_OF = SMALL_AS_OF
-WEBHOOK_PARTNERS = tuple(
-    sorted(c.partner for c in load_contracts().values() if "webhook" in c.channels)
-)
 #: A partner that only takes webhooks: down at first, so it has a backlog and retries.
 DOWN = "bewonersverbinders"
 LAG = "wijkbrug_stream_consumer_lag"
@@ -63,17 +58,8 @@ def small(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ren
 
 @pytest.fixture
 def partners(tmp_path: Path) -> Iterator[dict[str, PartnerWebhookServer]]:
-    """A real endpoint per webhook partner, with the secret the worker will sign with."""
-    store = KeyStore(tmp_path / "keys")
-    servers = {
-        partner: PartnerWebhookServer(store.current(partner, "webhook").secret).start()
-        for partner in WEBHOOK_PARTNERS
-    }
-    yield servers
-    for server in servers.values():
-        server.stop()
-    for partner, server in servers.items():
-        assert server.errors == [] and server.bad_signatures == 0, partner
+    with partner_servers(tmp_path / "keys") as servers:
+        yield servers
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:

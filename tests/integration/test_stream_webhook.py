@@ -29,20 +29,14 @@ from tests.support.stream import (
     wait_until,
     worker_for,
 )
-from tests.support.webhook_server import PartnerWebhookServer
-from wijkbrug.keys import KeyStore
+from tests.support.webhook_server import WEBHOOK_PARTNERS, PartnerWebhookServer, partner_servers
 from wijkbrug.ledger import Ledger, deliveries
-from wijkbrug.partner_contract import load_contracts
 from wijkbrug.settings import Settings
 
 pytestmark = pytest.mark.kafka
 
 AS_OF = SMALL_AS_OF
 DAY = date(2026, 3, 10)
-#: Every partner whose contract has the webhook channel.
-WEBHOOK_PARTNERS = tuple(
-    sorted(c.partner for c in load_contracts().values() if "webhook" in c.channels)
-)
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +48,8 @@ def small(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ren
 
 @pytest.fixture
 def partners(tmp_path: Path) -> Iterator[dict[str, PartnerWebhookServer]]:
-    """A real endpoint per partner, verifying with the secret the worker will sign with (the
-    key store in the worker's state dir, made before the worker starts)."""
-    store = KeyStore(tmp_path / "keys")
-    servers = {
-        partner: PartnerWebhookServer(store.current(partner, "webhook").secret).start()
-        for partner in WEBHOOK_PARTNERS
-    }
-    yield servers
-    for server in servers.values():
-        server.stop()
-    for partner, server in servers.items():
-        assert server.errors == [], partner
-        assert server.bad_signatures == server.bad_requests == 0, partner
+    with partner_servers(tmp_path / "keys") as servers:
+        yield servers
 
 
 def test_a_partner_down_gets_everything_once_and_in_order_when_it_is_back(

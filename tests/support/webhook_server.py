@@ -16,10 +16,14 @@ import socketserver
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from wijkbrug.keys import KeyStore
+from wijkbrug.partner_contract import load_contracts
 from wijkbrug.webhook import IDEMPOTENCY_HEADER, KEY_ID_HEADER, SIGNATURE_HEADER, verify
 
 PATH = "/hook"
@@ -261,3 +265,27 @@ class PartnerWebhookServer:
                 self.connection_errors += 1
             else:
                 self.errors.append(error)
+
+
+#: Every partner whose contract has the webhook channel.
+WEBHOOK_PARTNERS = tuple(
+    sorted(c.partner for c in load_contracts().values() if "webhook" in c.channels)
+)
+
+
+@contextlib.contextmanager
+def partner_servers(keys: Path) -> Iterator[dict[str, PartnerWebhookServer]]:
+    """A real endpoint per webhook partner, verifying with the secret the worker will sign with
+    (the key store ``keys``, made before the worker starts). On leaving: no server saw an error,
+    a bad signature or a bad request."""
+    store = KeyStore(keys)
+    servers = {
+        partner: PartnerWebhookServer(store.current(partner, "webhook").secret).start()
+        for partner in WEBHOOK_PARTNERS
+    }
+    yield servers
+    for server in servers.values():
+        server.stop()
+    for partner, server in servers.items():
+        assert server.errors == [], partner
+        assert server.bad_signatures == server.bad_requests == 0, partner
