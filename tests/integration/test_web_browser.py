@@ -3,7 +3,8 @@
 Two milestones are quarantined by a running stream worker (a postcode that breaks the schema).
 A viewer sees them masked and cannot act; a steward reveals one with a reason, rejects it, and
 releases the other with a correction: both decisions are in the audit trail, and the corrected
-milestone reaches the buurtteam's partner topic as an alert.
+milestone reaches the buurtteam's partner topic as an alert, which a privacy officer then finds
+in an inzage request.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ from wijkbrug.web.users import set_user
 pytestmark = pytest.mark.kafka
 DAY = date(2026, 3, 10)
 BUURTTEAM = "buurtteam-overvecht"
-PASSWORDS = {"anna": "anna-steward-wachtwoord", "vera": "vera-lezer-wachtwoord"}
+PASSWORDS = {
+    "anna": "anna-steward-wachtwoord",
+    "vera": "vera-lezer-wachtwoord",
+    "pim": "pim-privacy-wachtwoord",
+}
 
 
 def _broken(home: Household, ident: str) -> tuple[Event, Event]:
@@ -66,6 +71,7 @@ def test_a_steward_releases_a_corrected_record_and_rejects_another_in_the_browse
     users = tmp_path / "users.json"
     set_user(users, "anna", "steward", PASSWORDS["anna"])
     set_user(users, "vera", "viewer", PASSWORDS["vera"])
+    set_user(users, "pim", "privacy", PASSWORDS["pim"])
     settings = settings.model_copy(update={"web_users_file": users})
     released_home = Household("74100101", "H7410101", street="Kiangstraat", postcode="3562AB")
     rejected_home = Household("74100102", "H7410102", street="Jangtsekiang", postcode="3563CD")
@@ -143,9 +149,20 @@ def test_a_steward_releases_a_corrected_record_and_rejects_another_in_the_browse
                 assert "afgewezen" in trail and "dubbel aangeleverd" in trail
                 assert "onthuld" in trail and "adres controleren" in trail
                 assert "vera" not in trail, "the viewer's attempt changed nothing"
+                assert not chrome.find_elements(By.LINK_TEXT, "Inzage"), "stewards: no inzage"
 
-            alert = partner.wait_for_event(good.id, timeout_s=30)
-            assert alert.envelope["kind"] == "alert"
+                alert = partner.wait_for_event(good.id, timeout_s=30)
+                assert alert.envelope["kind"] == "alert"
+
+                # The privacy officer finds that delivery in an inzage request.
+                sign_in(chrome, base, "pim", PASSWORDS["pim"])
+                chrome.find_element(By.LINK_TEXT, "Inzage").click()
+                chrome.find_element(By.NAME, "huurder").send_keys(released_home.tenant)
+                chrome.find_element(By.CSS_SELECTOR, "form.actie button").click()
+                wait_until(lambda: chrome.find_elements(By.ID, "inzage"), 20, "the inzage answer")
+                answer = chrome.find_element(By.ID, "inzage").text
+                assert BUURTTEAM in answer and "TST-WEB-1" in answer and "alert" in answer
+                assert rejected_home.tenant not in answer
     finally:
         quarantine.close()
         partner.close()
