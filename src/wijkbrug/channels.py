@@ -90,6 +90,20 @@ def delivery_headers(event_id: str, kind: str) -> list[tuple[str, bytes]]:
     ]
 
 
+def produce_delivery(
+    publisher: kafka_client.Publisher,
+    topic: str,
+    event_id: str,
+    kind: str,
+    unit_partition: int,
+    payload: bytes,
+) -> None:
+    """One delivery onto a partner topic: keyed by its unit's partition (so a partner reads a
+    unit's deliveries in order), CloudEvents headers naming the event."""
+    key = f"p{unit_partition}".encode()
+    publisher.send_raw(topic, key, payload, delivery_headers(event_id, kind))
+
+
 def partner_topics(settings: Settings) -> dict[str, str]:
     """Partner -> the physical name of its own topic ``deliver.<partner>``."""
     return {
@@ -124,11 +138,13 @@ class KafkaTopicChannel(Channel):
 
     def write(self, rows: list[Outgoing]) -> WriteResult:
         for row in rows:
-            self.publisher.send_raw(
+            produce_delivery(
+                self.publisher,
                 self.topic(row.partner),
-                f"p{row.unit_partition}".encode(),
+                row.event_id,
+                row.kind,
+                row.unit_partition,
                 row.payload,
-                delivery_headers(row.event_id, row.kind),
             )
         self.publisher.flush()  # raises if the broker did not acknowledge
         return WriteResult(delivered=[row.id for row in rows])

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from wijkbrug import kafka_client, logs
-from wijkbrug.channels import delivery_headers, partner_topics
+from wijkbrug.channels import partner_topics, produce_delivery
 from wijkbrug.ledger import Delivery, Ledger
 from wijkbrug.settings import Settings
 
@@ -107,11 +107,13 @@ class BatchWriter:
         try:
             for _, event_id, partner in claimed:
                 item = by_key[(event_id, partner)]
-                self.publisher.send_raw(
+                produce_delivery(
+                    self.publisher,
                     self._topics[partner],
-                    f"p{item.unit_partition}".encode(),
+                    event_id,
+                    item.kind,
+                    item.unit_partition,
                     item.payload,
-                    delivery_headers(event_id, item.kind),
                 )
             self.publisher.flush()  # raises if the broker did not acknowledge
         except kafka_client.KafkaError as error:
