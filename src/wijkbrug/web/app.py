@@ -11,12 +11,12 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import (
@@ -122,12 +122,22 @@ def create_app(
         https_only=settings.production,
     )
     templates = Jinja2Templates(directory=str(TEMPLATES))
-    zone = ZoneInfo(settings.timezone)
     templates.env.filters["tijd"] = lambda moment: desk.clock(settings, moment)
     reports = settings.state_dir / "reports"
     from wijkbrug.scheduled import monitoring_dir
 
     monitoring = monitoring_dir(settings)
+
+    opened: list[Any] = []  # the ledger, opened on first use and shared by every request
+    opening = threading.Lock()
+
+    def ledger() -> Any:
+        from wijkbrug.ledger import Ledger
+
+        with opening:
+            if not opened:
+                opened.append(Ledger(settings.ledger()))
+            return opened[0]
 
     def user_of(request: Request) -> User | None:
         if identify is not None:
@@ -383,15 +393,10 @@ def create_app(
     @app.get("/leveringen", response_class=HTMLResponse)
     def deliveries(request: Request) -> HTMLResponse:
         from wijkbrug.inzage import STATUS_LABELS
-        from wijkbrug.ledger import Ledger
 
         need(request)
-        ledger = Ledger(settings.ledger())
-        try:
-            counts = ledger.counts()
-            waiting = ledger.held_count()
-        finally:
-            ledger.close()
+        counts = ledger().counts()
+        waiting = ledger().held_count()
         partners: dict[str, dict[str, Any]] = defaultdict(
             lambda: {"channels": defaultdict(lambda: defaultdict(int)), "latest": None}
         )
@@ -409,7 +414,6 @@ def create_app(
             partners=dict(sorted(partners.items())),
             status_nl=STATUS_LABELS,
             waiting=waiting,
-            zone=zone,
         )
 
     @app.get("/inzage", response_class=HTMLResponse)
@@ -426,7 +430,6 @@ def create_app(
     ) -> HTMLResponse:
         from wijkbrug.inzage import STATUS_LABELS, subject_access
         from wijkbrug.keys import KeyStore
-        from wijkbrug.ledger import Ledger
         from wijkbrug.pipeline import KeyAccess
 
         user = need(request, "inzage")
@@ -434,13 +437,9 @@ def create_app(
         if not huurder.strip() and not bsn.strip():
             return page(request, "inzage.html", rows=None, error="Geef een huurdernummer of BSN.")
         keys = KeyAccess(KeyStore(settings.keys_path(), generate=settings.generate_keys))
-        ledger = Ledger(settings.ledger())
-        try:
-            rows = subject_access(
-                ledger, keys.subjects, tenant=huurder.strip() or None, bsn=bsn.strip() or None
-            )
-        finally:
-            ledger.close()
+        rows = subject_access(
+            ledger(), keys.subjects, tenant=huurder.strip() or None, bsn=bsn.strip() or None
+        )
         log.info("web: %s answered a subject-access request (%d rows)", user.name, len(rows))
         return page(request, "inzage.html", rows=rows, status_nl=STATUS_LABELS, asked=True)
 
